@@ -1,0 +1,71 @@
+"""`JudgeConfig`: every knob of the judge, each with its help text (drives CLI and docs)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    # --- correctness ---------------------------------------------------------------------
+    trials: int = _f(5, "Correctness trials, each with fresh seeds and inputs (at least 5).")
+    atol: float = _f(1e-2, "Absolute tolerance (CUDA-L1 and KernelBench v0 used 1e-2).")
+    rtol: float = _f(1e-2, "Relative tolerance.")
+    strict_tol: float = _f(1e-4, "Tighter tolerance also checked and reported (a warn finding when it fails).")
+    robustness_probe: bool = _f(True, "Also check other value distributions of the same shapes (negative, large).")
+    # --- timing --------------------------------------------------------------------------
+    timed_calls: int = _f(30, "Timed calls per program, spread over `rounds` alternating rounds (at least 30).")
+    rounds: int = _f(3, "Rounds alternating reference and candidate timing.")
+    warmup: int = _f(3, "Untimed warm-up calls per program before timing.")
+    input_sets: int = _f(0, "Distinct fresh input sets cycled through timing; 0 = one per timed call.")
+    remeasure_threshold_l1: float = _f(1.5, "Speedups above this on level-1 tasks are re-measured in a fresh process.")
+    remeasure_threshold: float = _f(3.0, "Speedups above this on other tasks are re-measured in a fresh process.")
+    remeasure_best_factor: float = _f(2.0, "Also re-measure speedups above this multiple of the task's best so far.")
+    remeasure_tolerance: float = _f(0.10, "Relative disagreement between measurements that becomes a finding.")
+    wallclock_tolerance: float = _f(0.5, "Allowed relative gap between wall-clock and event-timed loop totals.")
+    # --- isolation -------------------------------------------------------------------------
+    build_timeout_s: float = _f(600.0, "Wall-clock limit for building a candidate (load_inline, Triton).")
+    run_timeout_s: float = _f(120.0, "Wall-clock limit for checking and timing a candidate.")
+    sandbox: str = _f("auto", "Sandbox level: strict (namespaces/bubblewrap), basic (rlimits, scrubbed env, temp dir), off, or auto (strongest available).")
+    memory_limit_gb: float = _f(16.0, "Host memory limit (address space is not limited: CUDA maps large ranges).")
+    cpu_time_limit_s: float = _f(900.0, "CPU-time limit of the candidate process.")
+    max_processes: int = _f(512, "Process/thread count limit (RLIMIT_NPROC) in the sandbox.")
+    file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
+    gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
+    threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = all cores.")
+    # --- caching -------------------------------------------------------------------------
+    cache_dir: str = _f("", "Where reference outputs/timings and builds are cached; '' = ~/.cache/cudal1.")
+    reference_cache: bool = _f(True, "Reuse the reference's timings and expected outputs across evaluations.")
+    reference_cache_max_age_s: float = _f(24 * 3600.0, "Reference timings older than this are re-measured.")
+    profile_kernels: bool = _f(True, "On CUDA, list the kernels the candidate launched (torch.profiler).")
+    best_speedup: float | None = _f(None, "Best speedup seen so far for this task (for re-measurement).")
+    allow_lower_precision: bool = _f(False, "Accept candidates that compute in TF32/fp16/bf16 (still reported as warn).")
+
+    def __post_init__(self):
+        if self.trials < 1:
+            raise ValueError("trials must be at least 1 (5 or more recommended)")
+        if self.timed_calls < 1 or self.rounds < 1:
+            raise ValueError("timed_calls and rounds must be positive")
+        if self.sandbox not in ("auto", "strict", "basic", "off"):
+            raise ValueError(f"sandbox must be auto, strict, basic or off, not {self.sandbox!r}")
+        if self.atol < 0 or self.rtol < 0:
+            raise ValueError("tolerances must be non-negative")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "JudgeConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def quick(cls, **overrides) -> "JudgeConfig":
+        """Fewer trials and timed calls: for CPU smoke runs and tests."""
+        base = dict(trials=2, timed_calls=6, rounds=2, warmup=1)
+        base.update(overrides)
+        return cls(**base)
