@@ -1,0 +1,164 @@
+"""Parent side of a worker process: start it (sandboxed for candidates), send commands, read
+replies with deadlines, and always clean up its whole process group."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sandbox
+
+
+class WorkerDied(Exception):
+    def __init__(self, message: str, log_tail: str = ""):
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+class WorkerTimeout(Exception):
+    pass
+
+
+@dataclass
+class WorkerSpec:
+    role: str  # "reference" | "candidate"
+    device: str
+    work_dir: str
+    build_dir: str
+    sandbox_level: str = "off"
+    threads: int = 1
+    cpu_time_limit_s: float = 900.0
+    file_size_limit_mb: float = 2048.0
+    max_processes: int = 512
+    memory_limit_gb: float = 16.0
+
+
+def _src_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+class WorkerProcess:
+    """One worker. Use as a context manager; ``request`` sends a command and waits for its reply."""
+
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self.sandbox_description = ""
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "WorkerProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self):
+        s = self.spec
+        os.makedirs(s.work_dir, exist_ok=True)
+        os.makedirs(s.build_dir, exist_ok=True)
+        p2c_r, p2c_w = os.pipe()
+        c2p_r, c2p_w = os.pipe()
+        env = sandbox.scrubbed_env(s.work_dir, s.build_dir, s.threads)
+        # The package must be importable in the child even when run from a source tree.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH", "")) if p)
+        cmd = [sandbox.python_exe(), "-m", "cudal1.judge.worker", s.role, str(p2c_r), str(c2p_w)]
+        level = s.sandbox_level if s.role == "candidate" else "off"
+        cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device)
+        self.log_path = os.path.join(s.work_dir, f"{s.role}.log")
+        self._log = open(self.log_path, "wb")
+        preexec = sandbox.limits_preexec(s.cpu_time_limit_s, s.file_size_limit_mb, s.max_processes, s.memory_limit_gb, s.device) \
+            if s.role == "candidate" else os.setsid
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=s.work_dir, env=env,
+            pass_fds=(p2c_r, c2p_w), preexec_fn=preexec, close_fds=True,
+        )
+        os.close(p2c_r)
+        os.close(c2p_w)
+        self._tx = os.fdopen(p2c_w, "w", encoding="utf-8")
+        self._rx_fd = c2p_r
+        self._buf = b""
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            self._log.flush()
+            data = Path(self.log_path).read_bytes()
+            return data[-chars:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def request(self, op: str, timeout_s: float, **fields) -> dict:
+        try:
+            self._tx.write(json.dumps({"op": op, **fields}) + "\n")
+            self._tx.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerDied(self._death_message(), self.log_tail()) from None
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerTimeout(f"no answer to {op!r} within {timeout_s:.0f} s")
+            ready, _, _ = select.select([self._rx_fd], [], [], min(left, 1.0))
+            if not ready:
+                if self.proc.poll() is not None:
+                    raise WorkerDied(self._death_message(), self.log_tail())
+                continue
+            chunk = os.read(self._rx_fd, 1 << 20)
+            if not chunk:
+                self.proc.wait(timeout=5)
+                raise WorkerDied(self._death_message(), self.log_tail())
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkerDied("the worker's reply channel was written to by something else", self.log_tail()) from None
+
+    def _death_message(self) -> str:
+        code = self.proc.poll() if self.proc else None
+        if code is None:
+            return "the process stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"the process was killed by {name}"
+        return f"the process exited with status {code}"
+
+    def close(self):
+        if self.proc is None:
+            return
+        try:
+            if self.proc.poll() is None:
+                try:
+                    self._tx.write(json.dumps({"op": "exit"}) + "\n")
+                    self._tx.flush()
+                    self.proc.wait(timeout=3)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the whole group: children and runaway processes
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for f in (self._tx,):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            try:
+                os.close(self._rx_fd)
+            except OSError:
+                pass
+            self._log.close()
+            self.proc = None
