@@ -195,9 +195,16 @@ class Judge:
     def _static_scan(self, source: str, task: Task, run: _Run):
         try:
             from .catalogue import scan_source
-        except ImportError:  # the catalogue is optional while the package is being assembled
+        except ImportError:
+            run.details["static_scan"] = "unavailable"
             return
-        for f in scan_source(source, reference_source=task.source):
+        try:
+            found = scan_source(source, reference_source=task.source)
+        except Exception as e:  # noqa: BLE001 - a scanner bug must not hide the runtime checks
+            log.exception("static scan failed")
+            run.details["static_scan"] = f"failed: {type(e).__name__}: {e}"
+            return
+        for f in found:
             run.add(f.id, f.severity, f.message)
 
     def _suspicious(self, task: Task, speedup: float) -> bool:

@@ -424,7 +424,8 @@ def _signature_mismatch(ref_cls, cand_cls) -> str:
     problems = []
     for meth in ("__init__", "forward"):
         try:
-            a = [p for p in inspect.signature(getattr(ref_cls, meth)).parameters.values() if p.name != "self"]
+            a = [p for p in inspect.signature(getattr(ref_cls, meth)).parameters.values()
+                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
             b = [p for p in inspect.signature(getattr(cand_cls, meth)).parameters.values() if p.name != "self"]
         except (TypeError, ValueError):
             continue
