@@ -11,6 +11,7 @@ signatures.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -45,6 +46,15 @@ class Task:
     @property
     def has_smoke(self) -> bool:
         return "SMOKE" in self.source and re.search(r"^SMOKE\s*=", self.source, re.M) is not None
+
+    @property
+    def description(self) -> str:
+        """The first line of the task's module docstring ("" when it has none or does not parse)."""
+        try:
+            doc = ast.get_docstring(ast.parse(self.source)) or ""
+        except SyntaxError:
+            return ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
 
     @property
     def cache_key(self) -> str:

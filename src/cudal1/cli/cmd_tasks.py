@@ -1,0 +1,65 @@
+"""``cudal1 tasks list|show``: what a suite holds."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.syntax import Syntax
+from rich.table import Table
+
+from .common import UsageError, add_size_flag, add_suite_flag, console, err_console, task_or_usage_error
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="list the tasks of a suite, or show one task")
+    p.set_defaults(func=lambda args: _no_subcommand(p))
+    tasks_sub = p.add_subparsers(dest="tasks_command", metavar="ACTION")
+
+    ls = tasks_sub.add_parser("list", help="one row per task: id, inputs, description")
+    add_suite_flag(ls)
+    ls.add_argument("--level", type=int, default=None, help="only this level (1, 2, 3, ...)")
+    add_size_flag(ls)
+    ls.set_defaults(func=run_list)
+
+    show = tasks_sub.add_parser("show", help="a task's source, inputs, hash and path")
+    show.add_argument("task", metavar="ID_OR_FILE", help="a task id (level1/1_Square_Matmul, or level1/1) or a .py file")
+    add_suite_flag(show)
+    add_size_flag(show)
+    show.set_defaults(func=run_show)
+
+
+def _no_subcommand(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..tasks import load_suite
+
+    if args.level is not None and args.level < 1:
+        raise UsageError(f"--level {args.level}: levels start at 1")
+    loaded = load_suite(args.suite, size=args.size, level=args.level)
+    by_level: dict[int, list] = {}
+    for task in loaded.tasks:
+        by_level.setdefault(task.level, []).append(task)
+    for level in sorted(by_level):
+        table = Table(title=f"level {level} ({len(by_level[level])} tasks, {args.size} size)", title_justify="left")
+        table.add_column("id", style="cyan", no_wrap=True)
+        table.add_column("inputs", no_wrap=True)
+        table.add_column("description", min_width=24)
+        for task in by_level[level]:
+            table.add_row(task.id, ", ".join(task.input_specs), task.description)
+        console.print(table)
+    console.print(f"{len(loaded.tasks)} tasks from {args.suite}")
+    for error in loaded.errors:
+        err_console.print(f"[red]load error:[/red] {error}", highlight=False, soft_wrap=True)
+    return 0 if loaded.tasks else 1
+
+
+def run_show(args: argparse.Namespace) -> int:
+    task = task_or_usage_error(args.task, size=args.size, suite=args.suite)
+    console.print(f"[bold cyan]{task.id}[/bold cyan]  {task.description}")
+    console.print(f"inputs ({task.size}): {', '.join(task.input_specs) or '-'}")
+    console.print(f"hash: {task.source_hash}   path: {task.path}", highlight=False)
+    console.print(Syntax(task.source, "python", line_numbers=True))
+    return 0
