@@ -78,20 +78,30 @@ class ScanContext:
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
     assigned_names: set[str] = field(default_factory=set)
     module_names: set[str] = field(default_factory=set)
+    nodes: list[ast.AST] = field(default_factory=list)  # every node, in ast.walk order
+    assignments: dict[str, list[ast.AST]] = field(default_factory=dict)  # unparsed target -> values
+    memo: dict = field(default_factory=dict)  # detectors' shared intermediate results
     _native: list[NativeSource] | None = None
+    _calls: list[tuple[ast.Call, str | None]] | None = None
 
     @classmethod
     def build(cls, tree: ast.Module, source: str, reference_source: str | None = None) -> "ScanContext":
         ctx = cls(tree=tree, source=source, reference_source=reference_source)
-        for node in ast.walk(tree):
+        ctx.nodes = list(ast.walk(tree))
+        for node in ctx.nodes:
             for child in ast.iter_child_nodes(node):
                 ctx.parents[child] = node
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    ctx.assignments.setdefault(ast.unparse(t), []).append(node.value)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                ctx.assignments.setdefault(ast.unparse(node.target), []).append(node.value)
         ctx._collect_names()
         return ctx
 
     # --- names -------------------------------------------------------------------------
     def _collect_names(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -149,10 +159,11 @@ class ScanContext:
         q = self.qualname(node)
         return q in (name, f"builtins.{name}") and (q != name or name in _BUILTIN_NAMES)
 
-    def calls(self) -> Iterator[tuple[ast.Call, str | None]]:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call):
-                yield node, self.qualname(node.func)
+    def calls(self) -> list[tuple[ast.Call, str | None]]:
+        """Every call with its resolved dotted name (computed once)."""
+        if self._calls is None:
+            self._calls = [(n, self.qualname(n.func)) for n in self.nodes if isinstance(n, ast.Call)]
+        return self._calls
 
     # --- structure ---------------------------------------------------------------------
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
@@ -226,14 +237,8 @@ class ScanContext:
             for value in self._values_assigned_to(key):
                 yield from self._strings_of(value, seen)
 
-    def _values_assigned_to(self, key: str) -> Iterator[ast.AST]:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Assign):
-                if any(ast.unparse(t) == key for t in node.targets):
-                    yield node.value
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
-                if ast.unparse(node.target) == key:
-                    yield node.value
+    def _values_assigned_to(self, key: str) -> list[ast.AST]:
+        return self.assignments.get(key, [])
 
 
 def self_attr_root(node: ast.AST, self_name: str = "self") -> str | None:

@@ -1,11 +1,12 @@
-"""Detectors for hacks written in Python: streams, tensor subclasses, caches, fallbacks."""
+"""Detectors for hacks written in Python: streams, tensor subclasses, fallbacks, unwritten
+outputs, finalizers, operator overrides, own inputs, reseeding (caches: detectors_caching)."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
 
-from .context import ScanContext, detector, first_param, matches, self_attr_root, short, walk_no_nested
+from .context import ScanContext, detector, matches, short, walk_no_nested
 
 Hit = Iterator[tuple[int, str]]
 
@@ -24,7 +25,7 @@ def _graph_scope(ctx: ScanContext, node: ast.AST) -> ast.AST:
     return ctx.enclosing_class(node) or ctx.tree
 
 
-def _captures_graph(ctx: ScanContext, scope: ast.AST) -> bool:
+def captures_graph(ctx: ScanContext, scope: ast.AST) -> bool:
     for n in ast.walk(scope):
         if isinstance(n, ast.Call):
             if matches(ctx.qualname(n.func), GRAPH_CAPTURE):
@@ -38,7 +39,7 @@ def _captures_graph(ctx: ScanContext, scope: ast.AST) -> bool:
 def side_stream(tree, source, ctx: ScanContext) -> Hit:
     for call, q in ctx.calls():
         if matches(q, STREAM_CTORS):
-            if not _captures_graph(ctx, _graph_scope(ctx, call)):
+            if not captures_graph(ctx, _graph_scope(ctx, call)):
                 yield call.lineno, f"{short(call)} creates a side stream"
         elif matches(q, STREAM_CONTEXTS) and call.args:
             arg = call.args[0]
@@ -46,7 +47,7 @@ def side_stream(tree, source, ctx: ScanContext) -> Hit:
                 continue
             if isinstance(arg, ast.Constant) and arg.value is None:
                 continue
-            if not _captures_graph(ctx, _graph_scope(ctx, call)):
+            if not captures_graph(ctx, _graph_scope(ctx, call)):
                 yield call.lineno, f"work launched under {short(call)} runs on a side stream"
 
 
@@ -61,7 +62,7 @@ def set_stream(tree, source, ctx: ScanContext) -> Hit:
 @detector
 def tensor_subclass(tree, source, ctx: ScanContext) -> Hit:
     bases = ("torch.Tensor", "torch._C._TensorBase", "torch._C.TensorBase", "torch.tensor._Tensor")
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, ast.ClassDef):
             for b in node.bases:
                 if matches(ctx.qualname(b), bases):
@@ -73,7 +74,7 @@ def tensor_subclass(tree, source, ctx: ScanContext) -> Hit:
 
 @detector
 def make_subclass(tree, source, ctx: ScanContext) -> Hit:
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
                 "_make_subclass", "_make_wrapper_subclass", "as_subclass"):
             yield node.lineno, f"{short(node)} turns a tensor into a subclass instance"
@@ -84,7 +85,7 @@ def make_subclass(tree, source, ctx: ScanContext) -> Hit:
 @detector
 def torch_function_override(tree, source, ctx: ScanContext) -> Hit:
     modes = ("torch.overrides.TorchFunctionMode", "torch.utils._python_dispatch.TorchDispatchMode")
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in (
                 "__torch_function__", "__torch_dispatch__"):
             yield node.lineno, f"defines {node.name}, which intercepts torch operations"
@@ -94,211 +95,11 @@ def torch_function_override(tree, source, ctx: ScanContext) -> Hit:
                     yield node.lineno, f"class {node.name} subclasses {ast.unparse(b)}, which intercepts torch operations"
 
 
-# --- pointer-keyed caches ------------------------------------------------------------------
-_CARRIERS = (ast.Tuple, ast.List, ast.Set, ast.JoinedStr, ast.FormattedValue)
-_LOOKUP_METHODS = ("get", "setdefault", "pop", "__contains__", "__getitem__", "__setitem__")
-
-
-def _is_pointer(ctx: ScanContext, node: ast.AST) -> bool:
-    if isinstance(node, ast.Call):
-        if isinstance(node.func, ast.Attribute) and node.func.attr in ("data_ptr", "_data_ptr"):
-            return True
-        if (ctx.is_builtin(node.func, "id") or ctx.is_builtin(node.func, "hash")) and len(node.args) == 1:
-            return not isinstance(node.args[0], ast.Constant)
-    return isinstance(node, ast.Attribute) and node.attr == "_cdata" and isinstance(node.ctx, ast.Load)
-
-
-def _pointer_use(ctx: ScanContext, node: ast.AST) -> str | None:
-    """How a pointer-valued expression is used: 'key', 'compare', 'stored', ('taint', name) or None."""
-    top = node
-    while ctx.parents.get(top) is not None:
-        p = ctx.parents[top]
-        if isinstance(p, _CARRIERS) or (isinstance(p, ast.Call) and top in p.args and isinstance(p.func, ast.Name)
-                                        and p.func.id in ("tuple", "str", "hash", "frozenset")):
-            top = p
-        else:
-            break
-    p = ctx.parents.get(top)
-    if isinstance(p, ast.Subscript) and p.slice is top:
-        return "used as a cache key"
-    if isinstance(p, ast.Dict) and top in p.keys:
-        return "used as a dict key"
-    if isinstance(p, ast.Compare):
-        return "compared"
-    if isinstance(p, ast.Call) and isinstance(p.func, ast.Attribute) and p.func.attr in _LOOKUP_METHODS and top in p.args:
-        return "used as a cache key"
-    if isinstance(p, (ast.Assign, ast.AnnAssign)) and p.value is top:
-        targets = p.targets if isinstance(p, ast.Assign) else [p.target]
-        for t in targets:
-            if isinstance(t, (ast.Attribute, ast.Subscript)):
-                return "stored across calls"
-            if isinstance(t, ast.Name):
-                return "taint:" + t.id
-    return None
-
-
-@detector
-def pointer_keyed_cache(tree, source, ctx: ScanContext) -> Hit:
-    for node in ast.walk(tree):
-        if not _is_pointer(ctx, node):
-            continue
-        use = _pointer_use(ctx, node)
-        if use and use.startswith("taint:"):
-            name, scope = use[6:], ctx.enclosing_function(node) or tree
-            for n in walk_no_nested(scope):
-                if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load):
-                    use2 = _pointer_use(ctx, n)
-                    if use2 and not use2.startswith("taint:"):
-                        yield n.lineno, f"`{name}` holds the address {short(node)} and is {use2}"
-        elif use:
-            yield node.lineno, f"the address {short(node)} is {use}"
-
-
-# --- result caches and call counting -------------------------------------------------------
-def _methods(tree: ast.AST) -> Iterator[tuple[ast.FunctionDef, str | None]]:
-    """Every function with the name its state lives under (the method's self; None for functions)."""
-    methods = set()
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef):
-            for fn in cls.body:
-                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    methods.add(fn)
-                    yield fn, first_param(fn)
-    for fn in ast.walk(tree):
-        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn not in methods:
-            yield fn, None
-
-
-def _state_root(node: ast.AST, self_name: str | None, globals_: set[str], local_roots: dict[str, str]) -> str | None:
-    """Root of a state expression (``self.cache`` or ``global:_CACHE``) if ``node`` reads stored state."""
-    while True:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "get", "clone", "detach", "view", "reshape", "contiguous", "view_as", "pop", "copy", "expand_as"):
-            node = node.func.value
-        elif isinstance(node, ast.Subscript):
-            node = node.value
-        else:
-            break
-    if self_name:
-        root = self_attr_root(node, self_name)
-        if root:
-            return root
-    if isinstance(node, ast.Attribute):
-        return _state_root(node.value, self_name, globals_, local_roots)
-    if isinstance(node, ast.Name):
-        return local_roots.get(node.id) or (f"global:{node.id}" if node.id in globals_ else None)
-    return None
-
-
-def _written_at_call_time(tree: ast.AST, ctx: ScanContext) -> set[str]:
-    """State roots that some function other than __init__ assigns or mutates."""
-    roots: set[str] = set()
-    for fn, self_name in _methods(tree):
-        if fn.name == "__init__":
-            continue
-        declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
-        for n in walk_no_nested(fn):
-            targets = []
-            if isinstance(n, ast.Assign):
-                targets = n.targets
-            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
-                targets = [n.target]
-            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in (
-                    "update", "setdefault", "append", "__setitem__", "extend", "insert", "add"):
-                targets = [n.func.value]
-            for t in targets:
-                r = _state_root(t, self_name, ctx.module_names, {})
-                if r and (r.startswith("global:") is False or r[7:] in declared or not isinstance(t, ast.Name)):
-                    roots.add(r)
-    return roots
-
-
-_ALLOCATORS = ("torch.empty", "torch.zeros", "torch.ones", "torch.full", "torch.empty_like", "torch.zeros_like",
-               "torch.ones_like", "torch.full_like", "torch.empty_strided")
-
-
-@detector
-def result_cache(tree, source, ctx: ScanContext) -> Hit:
-    mutable = _written_at_call_time(tree, ctx)
-    for fn, self_name in _methods(tree):
-        if fn.name == "__init__":
-            continue
-        local_roots: dict[str, str] = {}
-        for n in walk_no_nested(fn):
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                r = _state_root(n.value, self_name, ctx.module_names, {})
-                if r:
-                    local_roots[n.targets[0].id] = r
-        replays = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "replay"
-                      for c in walk_no_nested(fn))
-        returns = [r for r in walk_no_nested(fn) if isinstance(r, ast.Return) and r.value is not None]
-        for node in walk_no_nested(fn):
-            if not isinstance(node, ast.If):
-                continue
-            probed = {_state_root(e, self_name, ctx.module_names, local_roots) for e in ast.walk(node.test)} - {None}
-            probed = {p for p in probed if p in mutable}
-            if isinstance(node.test, ast.Call) and ctx.is_builtin(node.test.func, "hasattr") and self_name:
-                probed |= {f"{self_name}.{a.value}" for a in node.test.args[1:] if isinstance(a, ast.Constant)}
-            if not probed:
-                continue
-            inside = [r for s in node.body + node.orelse for r in ast.walk(s) if isinstance(r, ast.Return)]
-            for r in inside:
-                root = r.value is not None and _state_root(r.value, self_name, ctx.module_names, local_roots)
-                if root in probed:
-                    yield r.lineno, f"returns {short(r.value)}, stored by an earlier call, when {short(node.test)}"
-                    break
-            else:
-                if replays:
-                    continue
-                assigned = {_state_root(t, self_name, ctx.module_names, {})
-                            for s in node.body for a in ast.walk(s) if isinstance(a, ast.Assign)
-                            and not matches(ctx.qualname(a.value.func) if isinstance(a.value, ast.Call) else None,
-                                            _ALLOCATORS)
-                            for t in a.targets}
-                for r in returns:
-                    root = _state_root(r.value, self_name, ctx.module_names, local_roots)
-                    if root in probed and root in assigned and r.lineno > node.lineno:
-                        yield r.lineno, f"returns {short(r.value)}, computed once when {short(node.test)}"
-                        break
-
-
-@detector
-def call_counting(tree, source, ctx: ScanContext) -> Hit:
-    for cls in ast.walk(tree):
-        if not isinstance(cls, (ast.ClassDef, ast.Module)):
-            continue
-        counters: dict[str, ast.AugAssign] = {}
-        for fn in cls.body:
-            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            self_name = first_param(fn) if isinstance(cls, ast.ClassDef) else None
-            declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
-            for n in walk_no_nested(fn):
-                if isinstance(n, ast.AugAssign) and isinstance(n.op, (ast.Add, ast.Sub)) and isinstance(n.value, ast.Constant):
-                    key = self_attr_root(n.target, self_name) if self_name else None
-                    if key is None and isinstance(n.target, ast.Name) and n.target.id in declared:
-                        key = n.target.id
-                    if key:
-                        counters.setdefault(key, n)
-        if not counters:
-            continue
-        for test in ast.walk(cls):
-            if not isinstance(test, (ast.Compare, ast.If, ast.IfExp, ast.While)):
-                continue
-            expr = test if isinstance(test, ast.Compare) else test.test
-            for e in ast.walk(expr):
-                key = ast.unparse(e) if isinstance(e, (ast.Attribute, ast.Name)) else None
-                if key in counters:
-                    aug = counters.pop(key)
-                    yield aug.lineno, f"counts calls in `{key}` and branches on the count (line {test.lineno})"
-                    break
-
-
 # --- kernel fallbacks ----------------------------------------------------------------------
 def _kernel_handles(ctx: ScanContext) -> tuple[set[str], set[str]]:
     """(expressions bound to built extensions, names of Triton kernels)."""
     ext, triton = set(), set()
-    for node in ast.walk(ctx.tree):
+    for node in ctx.nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and matches(
                 ctx.qualname(node.value.func), KERNEL_BUILDERS):
             ext.update(ast.unparse(t) for t in node.targets)
@@ -328,7 +129,7 @@ def _kernel_call(ctx: ScanContext, node: ast.AST, ext: set[str], triton: set[str
 
 
 def _helpers_calling_kernels(ctx: ScanContext, ext: set[str], triton: set[str]) -> set[str]:
-    funcs = [n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    funcs = [n for n in ctx.nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     helpers: set[str] = set()
     changed = True
     while changed:
@@ -345,7 +146,7 @@ def _helpers_calling_kernels(ctx: ScanContext, ext: set[str], triton: set[str]) 
 def kernel_fallback(tree, source, ctx: ScanContext) -> Hit:
     ext, triton = _kernel_handles(ctx)
     helpers = _helpers_calling_kernels(ctx, ext, triton)
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             kernel = next((k for s in node.body for n in ast.walk(s) if (k := _kernel_call(ctx, n, ext, triton, helpers))), None)
             if not kernel:
@@ -372,7 +173,7 @@ def empty_return(tree, source, ctx: ScanContext) -> Hit:
         return isinstance(e, ast.Call) and (matches(ctx.qualname(e.func), empties) or (
             isinstance(e.func, ast.Attribute) and e.func.attr in ("new_empty", "new_empty_strided")))
 
-    for fn in ast.walk(tree):
+    for fn in ctx.nodes:
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = list(walk_no_nested(fn))
@@ -394,7 +195,7 @@ def empty_return(tree, source, ctx: ScanContext) -> Hit:
 
 @detector
 def finalizer(tree, source, ctx: ScanContext) -> Hit:
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__del__":
             yield node.lineno, "defines __del__, code that runs when an object is collected"
         elif isinstance(node, ast.Call):
@@ -407,7 +208,7 @@ def finalizer(tree, source, ctx: ScanContext) -> Hit:
 def aten_override(tree, source, ctx: ScanContext) -> Hit:
     aten_libs: set[str] = set()
     lib_ctor = ("torch.library.Library",)
-    for node in ast.walk(tree):
+    for node in ctx.nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and matches(ctx.qualname(node.value.func), lib_ctor):
             a = node.value.args
             if a and isinstance(a[0], ast.Constant) and a[0].value == "aten":

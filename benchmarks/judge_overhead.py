@@ -1,0 +1,56 @@
+"""Wall time of one evaluation of an already-built candidate on a level-1 task (target < 10 s).
+
+    python benchmarks/judge_overhead.py [--task level1/1_Square_Matmul] [--device auto] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from cudal1.judge import Judge, JudgeConfig
+from cudal1.tasks import resolve_task
+
+
+def reference_as_candidate(task) -> str:
+    return task.source + "\n\nclass ModelNew(Model):\n    pass\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--task", default="level1/1_Square_Matmul")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--size", default="full")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json")
+    a = p.parse_args()
+    task = resolve_task(a.task, size=a.size)
+    judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9))
+    src = reference_as_candidate(task)
+    t0 = time.monotonic()
+    first = judge.evaluate(task, src)  # builds, times the reference, fills the cache
+    first_s = time.monotonic() - t0
+    build = judge.build(task, src)
+    walls = []
+    for _ in range(a.repeats):
+        t0 = time.monotonic()
+        v = judge.evaluate(task, src, prebuilt=build)
+        walls.append(time.monotonic() - t0)
+    table = Table(title=f"judge overhead on {task.id} ({judge.device_name}, torch {judge.torch_version})")
+    for col in ("first evaluation (s)", "cached reference, prebuilt (median s)", "verdict", "speedup"):
+        table.add_column(col)
+    table.add_row(f"{first_s:.2f}", f"{statistics.median(walls):.2f}", v.verdict, f"{v.speedup}")
+    Console().print(table)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"task": task.id, "device": judge.device_name, "first_s": first_s, "walls_s": walls,
+                       "verdict": v.to_record(), "first_verdict": first.verdict}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
