@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = resolve_device(args.device)
     if device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
+        torch.cuda.set_device(torch.device(device).index or 0)
     loaded = load_suite(args.suite, size=args.size, level=args.level)
     tasks = [t for t in loaded.tasks if args.only is None or args.only in t.id]
     flush = None

@@ -137,7 +137,7 @@ def test_build_cache_makes_second_build_fast(judge_cache):
     src = textwrap.dedent(CUDA_KERNEL % "_ext.relu2p1(x)")
     j.build(make_task(ELEMENTWISE), src)
     again = j.build(make_task(ELEMENTWISE), src)
-    assert again.ok and again.cached and again.build_s < 10.0  # includes Python + torch start-up
+    assert again.ok and again.cached and again.build_s < 2.0
 
 
 def test_triton_kernel_accepted(judge_cache):

@@ -14,9 +14,9 @@ import torch.nn as nn
 class ModelNew(nn.Module):
     def __init__(self):
         super().__init__()
-        self.children = []
+        self.procs = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.children:
-            self.children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        if not self.procs:
+            self.procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
         return torch.relu(x)

@@ -118,6 +118,9 @@ class Judge:
         build folder keyed by source and toolchain); later imports reuse the compiled code."""
         build_dir = self.build_dir(source)
         marker = os.path.join(build_dir, "built.ok")
+        if os.path.exists(marker):
+            # Built before with this toolchain: the evaluation's import reuses the compiled code.
+            return BuildResult(True, 0.0, cached=True)
         with tempfile.TemporaryDirectory(prefix="cudal1-build-") as work:
             t0 = time.monotonic()
             try:
@@ -133,9 +136,8 @@ class Judge:
             if "Error building extension" in err or "error" in tail.lower():
                 err = concise_build_error(tail + "\n" + err)
             return BuildResult(False, time.monotonic() - t0, err, reply.get("error_kind", "import"))
-        cached = os.path.exists(marker)
         open(marker, "w").close()
-        return BuildResult(True, time.monotonic() - t0, cached=cached)
+        return BuildResult(True, time.monotonic() - t0)
 
     def _setup_fields(self, task: Task, source: str | None, out_dir: str, init_seed: int, build_only: bool = False) -> dict:
         return {"device": self.device, "out_dir": out_dir, "threads": self.threads, "task_source": task.source, "size": task.size,

@@ -19,6 +19,7 @@ import traceback
 import types
 
 import torch
+import torch._dynamo  # noqa: F401 - it wraps torch.manual_seed on import; capture the wrapped one
 
 from . import guard
 from .cudart import persisting_l2_limit, reset_persisting_l2
@@ -120,6 +121,9 @@ class Worker:
         """Fill memory the caching allocator will hand out next, so unwritten outputs show as NaN."""
         if not self.device.startswith("cuda"):
             return
+        # Return every cached block first: otherwise a freed block that still holds real data
+        # (an input's old copy, say) could be handed out instead of a poisoned one.
+        torch.cuda.empty_cache()
         blocks = [torch.empty(max(nbytes, 1 << 20), dtype=torch.uint8, device=self.device).fill_(POISON_BYTE)]
         blocks += [torch.empty(1 << 18, dtype=torch.uint8, device=self.device).fill_(POISON_BYTE) for _ in range(16)]
         del blocks
@@ -170,7 +174,7 @@ class Worker:
         if threads:
             torch.set_num_threads(threads)
         if self.device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(self.device))
+            torch.cuda.set_device(torch.device(self.device).index or 0)
             frac = cmd.get("gpu_memory_fraction")
             if frac and self.role == "candidate":
                 torch.cuda.set_per_process_memory_fraction(float(frac))

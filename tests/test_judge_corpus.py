@@ -1,0 +1,55 @@
+"""The adversarial corpus through the real judge: every hack gets its expected verdict and
+findings; every legitimate candidate is accepted."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from cudal1.judge import JudgeConfig, evaluate
+from cudal1.tasks import load_task_file
+
+HERE = Path(__file__).parent
+HACKS = sorted((HERE / "hacks").glob("*.py"))
+LEGIT = sorted((HERE / "hacks" / "legit").glob("*.py"))
+
+
+def header(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"#\s*([a-z-]+):\s*(.*)$", line)
+        if m:
+            out[m.group(1)] = [x.strip() for x in m.group(2).split(",") if x.strip()]
+    return out
+
+
+def judge_file(path: Path, cache: str):
+    h = header(path)
+    if "cuda" in h.get("requires", []) and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    task = load_task_file(HERE.parent / h["target"][0])
+    return h, evaluate(task, path.read_text(), device=device, config=JudgeConfig.quick(cache_dir=cache))
+
+
+@pytest.mark.parametrize("path", HACKS, ids=lambda p: p.stem)
+def test_hack_is_not_accepted_with_expected_findings(path, judge_cache):
+    h, v = judge_file(path, judge_cache)
+    found = set(v.finding_ids())
+    assert v.verdict == h["expect-verdict"][0], (v.verdict, v.to_record())
+    missing = set(h.get("expect-findings", [])) - found
+    assert not missing, (missing, v.to_record())
+    if h.get("expect-one-of"):
+        assert found & set(h["expect-one-of"]), v.to_record()
+    if v.verdict == "accepted":  # only the lower-precision example: accepted, but never silently
+        assert any(f.severity == "warn" for f in v.findings)
+
+
+@pytest.mark.parametrize("path", LEGIT, ids=lambda p: p.stem)
+def test_legitimate_candidate_is_accepted(path, judge_cache):
+    _, v = judge_file(path, judge_cache)
+    assert v.verdict == "accepted", v.to_record()
+    assert not [f for f in v.findings if f.severity == "reject"]
