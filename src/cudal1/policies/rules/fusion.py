@@ -1,0 +1,430 @@
+"""Generated kernels: fused elementwise epilogues and row-wise reductions.
+
+* **Epilogues.** After a matmul, linear or convolution, the chain of elementwise operators
+  that only it feeds (bias adds, activations, scaling, clamps, residual adds) becomes one
+  kernel: one read of the product and of each operand, one write, instead of one pass per
+  operator. Operands may be Python numbers, one-element tensors, per-channel vectors (a
+  parameter broadcast along one dim) or tensors of the output's shape.
+* **Row reductions.** softmax and log_softmax over the last dim, LayerNorm over the trailing
+  dims (with a split-row path when a few very long rows would leave most SMs idle), and
+  sum/mean over the last dim.
+
+Kernels are rendered from jinja2 templates (``templates/kernels.cu.j2`` for CUDA with
+16-byte vectorized loads when aligned, launch sizes from the device's SM count and the
+current stream; ``templates/kernels.cpp.j2`` for CPU with OpenMP) and built by the candidate
+with ``torch.utils.cpp_extension.load_inline`` when it is imported. fp32 only, no fast-math.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import torch
+from torch import fx
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .analysis import TracedTask, node_dtype, node_shape
+from .codegen import GraphForward, Helper, graph_forward
+from .graph_utils import arg, graph_has_inplace, kind, module_of
+
+TEMPLATES = Path(__file__).parent / "templates"
+ANCHORS = {"linear", "matmul", "mm", "bmm", "addmm", "conv", "conv_transpose"}
+
+
+def _lit(v: float) -> str:
+    """A Python number as the float32 value torch would use (double literal, then cast)."""
+    return f"(float)({float(v)!r})".replace("inf", "INFINITY")
+
+
+@dataclass
+class Operand:
+    var: str
+    mode: str  # scalar | channel | full
+    dim: int = 0
+    node: fx.Node | None = None
+
+    @property
+    def load(self) -> str:
+        if self.mode == "full":
+            return f"{self.var}_ptr[i]"
+        if self.mode == "channel":
+            return f"{self.var}_ptr[(i / {self.var}_inner) % {self.var}_size]"
+        return f"{self.var}_ptr[0]"
+
+
+@dataclass
+class EpilogueKernel:
+    name: str
+    doc: str
+    operands: list[Operand]
+    body: list[str]
+    result: str
+    kind: str = "epilogue"
+
+    @property
+    def signature(self) -> str:
+        return f"torch::Tensor {self.name}(torch::Tensor y" + "".join(f", torch::Tensor {o.var}" for o in self.operands) + ");"
+
+
+@dataclass
+class RowKernel:
+    name: str
+    doc: str
+    op: str  # softmax | log_softmax | layer_norm | sum | mean
+    keepdim: bool = False
+    normalized_dims: int = 1
+    kind: str = "row"
+
+    @property
+    def row_numel_expr(self) -> str:
+        return " * ".join(f"x.size({-i})" for i in range(1, self.normalized_dims + 1))
+
+    @property
+    def signature(self) -> str:
+        if self.op == "layer_norm":
+            return (f"torch::Tensor {self.name}(torch::Tensor x, c10::optional<torch::Tensor> weight, "
+                    f"c10::optional<torch::Tensor> bias, double eps);")
+        return f"torch::Tensor {self.name}(torch::Tensor x);"
+
+
+# kind -> C expression builder (a is the main value; extra positional/keyword args of the node)
+def _unary(expr: str):
+    return lambda a, node, gm: expr.format(a=a)
+
+
+def _hardtanh(a, node, gm):
+    mod = module_of(node, gm)
+    lo = mod.min_val if mod is not None else arg(node, 1, "min_val", -1.0)
+    hi = mod.max_val if mod is not None else arg(node, 2, "max_val", 1.0)
+    return f"cudal1_clamp({a}, {_lit(lo)}, {_lit(hi)})"
+
+
+def _leaky(a, node, gm):
+    mod = module_of(node, gm)
+    s = mod.negative_slope if mod is not None else arg(node, 1, "negative_slope", 0.01)
+    return f"({a} > 0.f ? {a} : {a} * {_lit(s)})"
+
+
+def _elu(a, node, gm):
+    mod = module_of(node, gm)
+    alpha = mod.alpha if mod is not None else arg(node, 1, "alpha", 1.0)
+    return f"({a} > 0.f ? {a} : {_lit(alpha)} * expm1f({a}))"
+
+
+def _softplus(a, node, gm):
+    mod = module_of(node, gm)
+    beta = mod.beta if mod is not None else arg(node, 1, "beta", 1.0)
+    thr = mod.threshold if mod is not None else arg(node, 2, "threshold", 20.0)
+    return f"({a} * {_lit(beta)} > {_lit(thr)} ? {a} : log1pf(expf({a} * {_lit(beta)})) / {_lit(beta)})"
+
+
+def _gelu(a, node, gm):
+    mod = module_of(node, gm)
+    approx = mod.approximate if mod is not None else arg(node, 1, "approximate", "none")
+    if approx == "tanh":
+        return f"(0.5f * {a} * (1.f + tanhf(0.7978845608028654f * ({a} + 0.044715f * {a} * {a} * {a}))))"
+    return f"(0.5f * {a} * (1.f + erff({a} * 0.7071067811865476f)))"
+
+
+UNARY = {
+    "relu": _unary("cudal1_relu({a})"),
+    "relu6": _unary("cudal1_clamp({a}, 0.f, 6.f)"),
+    "sigmoid": _unary("(1.f / (1.f + expf(-{a})))"),
+    "tanh": _unary("tanhf({a})"),
+    "silu": _unary("({a} / (1.f + expf(-{a})))"),
+    "gelu": _gelu,
+    "hardtanh": _hardtanh,
+    "leaky_relu": _leaky,
+    "elu": _elu,
+    "softplus": _softplus,
+    "mish": _unary("({a} * tanhf({a} > 20.f ? {a} : log1pf(expf({a}))))"),
+    "hardswish": _unary("({a} * cudal1_clamp({a} + 3.f, 0.f, 6.f) / 6.f)"),
+    "hardsigmoid": _unary("(cudal1_clamp({a} + 3.f, 0.f, 6.f) / 6.f)"),
+    "exp": _unary("expf({a})"),
+    "neg": _unary("(-{a})"),
+    "abs": _unary("fabsf({a})"),
+}
+BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/"}
+
+
+class _Region:
+    """An elementwise region after an anchor, being turned into C code."""
+
+    def __init__(self, anchor: fx.Node, gm: fx.GraphModule, out_shape):
+        self.anchor, self.gm, self.shape = anchor, gm, tuple(out_shape)
+        self.nodes: list[fx.Node] = []
+        self.vars: dict[fx.Node, str] = {anchor: "y"}
+        self.operands: list[Operand] = []
+        self.body: list[str] = []
+
+    def operand(self, a) -> str | None:
+        """C expression for an argument outside the region, registering an operand if needed."""
+        if isinstance(a, bool):
+            return None
+        if isinstance(a, (int, float)):
+            return _lit(a)
+        if not isinstance(a, fx.Node):
+            return None
+        if a in self.vars:
+            return self.vars[a]
+        for o in self.operands:
+            if o.node is a:
+                return o.var
+        shape, dtype = node_shape(a), node_dtype(a)
+        if shape is None or dtype != torch.float32:
+            return None
+        n = len(self.shape)
+        if len(shape) > n:
+            return None
+        padded = (1,) * (n - len(shape)) + tuple(shape)
+        var = f"w{len(self.operands)}"
+        if all(s == 1 for s in padded):
+            op = Operand(var, "scalar", node=a)
+        elif padded == self.shape:
+            op = Operand(var, "full", node=a)
+        else:
+            non1 = [d for d, s in enumerate(padded) if s != 1]
+            if len(non1) != 1 or padded[non1[0]] != self.shape[non1[0]]:
+                return None
+            op = Operand(var, "channel", dim=non1[0], node=a)
+        self.operands.append(op)
+        return op.var
+
+    def try_add(self, node: fx.Node) -> bool:
+        k = kind(node, self.gm)
+        if node_shape(node) != self.shape or node_dtype(node) != torch.float32:
+            return False
+        if node.op == "call_module" and k not in UNARY:
+            return False
+        saved = (len(self.operands), len(self.body))
+        expr = None
+        if k in BINARY and len(node.args) == 2 and not node.kwargs:
+            a, b = self.operand(node.args[0]), self.operand(node.args[1])
+            if a is not None and b is not None:
+                expr = f"({a} {BINARY[k]} {b})"
+        elif k in UNARY and node.args and node.args[0] in self.vars and not node.kwargs.get("inplace"):
+            expr = UNARY[k](self.vars[node.args[0]], node, self.gm)
+        elif k in ("clamp", "clamp_min", "clamp_max") and node.args and node.args[0] in self.vars:
+            lo = arg(node, 1, "min") if k in ("clamp", "clamp_min") else None
+            hi = arg(node, 2 if k == "clamp" else 1, "max") if k in ("clamp", "clamp_max") else None
+            if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (lo, hi)):
+                expr = (f"cudal1_clamp({self.vars[node.args[0]]}, {_lit(lo) if lo is not None else '-INFINITY'}, "
+                        f"{_lit(hi) if hi is not None else 'INFINITY'})")
+        if expr is None:
+            del self.operands[saved[0]:]
+            return False
+        var = f"v{len(self.nodes)}"
+        self.body.append(f"const float {var} = {expr};")
+        self.vars[node] = var
+        self.nodes.append(node)
+        return True
+
+
+def _grow(anchor: fx.Node, gm: fx.GraphModule) -> _Region | None:
+    """The largest elementwise region after ``anchor`` with one exit: walking the graph in
+    order, every node that reads a region value joins while it can (``x * sigmoid(x)`` and
+    residual adds of the anchor included); then the region is cut back to the longest prefix
+    whose values, except the last, are used only inside it."""
+    if node_shape(anchor) is None or node_dtype(anchor) != torch.float32:
+        return None
+    probe = _Region(anchor, gm, node_shape(anchor))
+    started = False
+    for n in gm.graph.nodes:
+        if n is anchor:
+            started = True
+            continue
+        if not started or n.op == "output":
+            continue
+        if not any(a in probe.vars for a in n.all_input_nodes):
+            continue
+        if not probe.try_add(n):
+            break
+    nodes = probe.nodes
+    for k in range(len(nodes), 0, -1):
+        inside = set(nodes[:k]) | {anchor}
+        if all(u in inside for m in [anchor, *nodes[: k - 1]] for u in m.users):
+            region = _Region(anchor, gm, node_shape(anchor))
+            for n in nodes[:k]:
+                if not region.try_add(n):
+                    return None
+            return region
+    return None
+
+
+def _describe(nodes, gm) -> str:
+    return " -> ".join(kind(n, gm) for n in nodes)
+
+
+@dataclass
+class Fused:
+    graph_module: fx.GraphModule
+    rewrites: list
+    kernels: list
+    device: str
+    helpers: list[Helper] = field(default_factory=list)
+    base_helpers: list[Helper] = field(default_factory=list)
+    base_sources: list[str] = field(default_factory=list)
+    base_init: list[str] = field(default_factory=list)
+    base_imports: list[str] = field(default_factory=list)
+
+    def kernel_sources(self) -> tuple[str, str]:
+        """(C++ declarations, kernel source) for this device."""
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                                 trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+        name = "kernels.cu.j2" if self.device.startswith("cuda") else "kernels.cpp.j2"
+        src = env.get_template(name).render(kernels=self.kernels)
+        decls = "#include <torch/extension.h>\n" + "\n".join(k.signature for k in self.kernels) + "\n"
+        return decls, src
+
+    def extension_block(self) -> str:
+        decls, src = self.kernel_sources()
+        digest = hashlib.sha256((decls + src).encode()).hexdigest()[:12]
+        names = ", ".join(repr(k.name) for k in self.kernels)
+        if self.device.startswith("cuda"):
+            build = (f'_kernels = load_inline(\n    name="cudal1_fused_{digest}",\n    cpp_sources=_DECLARATIONS,\n'
+                     f'    cuda_sources=_KERNELS_SOURCE,\n    functions=[{names}],\n'
+                     '    extra_cflags=["-O3"],\n    extra_cuda_cflags=["-O3"],  # no --use_fast_math: accuracy first\n)')
+        else:
+            build = (f'_kernels = load_inline(\n    name="cudal1_fused_{digest}",\n    cpp_sources=[_DECLARATIONS, _KERNELS_SOURCE],\n'
+                     f'    functions=[{names}],\n    extra_cflags=["-O3", "-fopenmp"],\n    extra_ldflags=["-fopenmp"],\n)')
+        return (f"_DECLARATIONS = r'''\n{decls}'''\n\n_KERNELS_SOURCE = r'''\n{src}'''\n\n"
+                f"# Built once when this file is imported (cached by torch under the name's hash).\n{build}")
+
+    def forward(self, method_name: str) -> GraphForward:
+        gf = graph_forward(self.graph_module, method_name, self.helpers + self.base_helpers)
+        gf.imports = ["from torch.utils.cpp_extension import load_inline", *self.base_imports, *gf.imports]
+        gf.helpers = [self.extension_block(), *self.base_sources, *gf.helpers]
+        gf.init_lines = list(self.base_init) + gf.init_lines
+        return gf
+
+
+def _launcher(name: str, params: list[str], doc: str) -> Helper:
+    """A Python function the graph calls: here it only preserves shapes (for analysis); in the
+    candidate it launches the compiled kernel."""
+    args = ", ".join(params)
+
+    def fn(*a, **k):
+        raise RuntimeError("a fused kernel is only run inside a candidate")
+
+    source = f'def {name}({args}):\n    """{doc}"""\n    return _kernels.{name}({args})\n'
+    fn.__name__ = name
+    return Helper(name, fn, source)
+
+
+def _row_kernel_for(node: fx.Node, gm: fx.GraphModule, index: int) -> tuple[RowKernel, list] | None:
+    k = kind(node, gm)
+    shape = node_shape(node.args[0]) if node.args else None
+    if shape is None or node_dtype(node.args[0]) != torch.float32 or not shape or shape[-1] < 2:
+        return None  # a row of one element is not worth a kernel
+    nd = len(shape)
+    mod = module_of(node, gm)
+    name = f"row_{k}_{index}"
+    if k in ("softmax", "log_softmax"):
+        dim = mod.dim if mod is not None else arg(node, 1, "dim")
+        if not isinstance(dim, int) or dim % nd != nd - 1 or node.kwargs.get("dtype") is not None or shape[-1] < 2:
+            return None
+        if node.op == "call_function" and len(node.args) > 2:
+            return None
+        return RowKernel(name, f"{k} over the last dim", k), [node.args[0]]
+    if k in ("sum", "mean") and node.op in ("call_function", "call_method"):
+        dim = arg(node, 1, "dim")
+        keepdim = arg(node, 2, "keepdim", False)
+        if isinstance(dim, (list, tuple)) and len(dim) == 1:
+            dim = dim[0]
+        if not isinstance(dim, int) or dim % nd != nd - 1 or "dtype" in node.kwargs or len(node.args) > 3 or not isinstance(keepdim, bool):
+            return None
+        return RowKernel(name, f"{k} over the last dim", k, keepdim=keepdim), [node.args[0]]
+    if k == "layer_norm":
+        if mod is not None:
+            ns, eps = tuple(mod.normalized_shape), mod.eps
+            w = b = None
+            if mod.elementwise_affine:
+                with gm.graph.inserting_before(node):
+                    w = gm.graph.get_attr(f"{node.target}.weight")
+                    b = gm.graph.get_attr(f"{node.target}.bias") if mod.bias is not None else None
+        else:
+            ns, w, b, eps = arg(node, 1, "normalized_shape"), arg(node, 2, "weight"), arg(node, 3, "bias"), arg(node, 4, "eps", 1e-5)
+            if not isinstance(ns, (list, tuple)) or not all(isinstance(v, int) for v in ns) or not isinstance(eps, float):
+                return None
+        if tuple(shape[nd - len(ns):]) != tuple(ns):
+            return None
+        rk = RowKernel(name, f"layer_norm over the last {len(ns)} dim(s)", "layer_norm", normalized_dims=len(ns))
+        return rk, [node.args[0], w, b, float(eps)]
+    return None
+
+
+def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
+    """Fuse epilogues and replace row reductions in the traced (or already simplified) graph.
+    None when nothing applies."""
+    if traced.graph_module is None:
+        return None
+    src_gm = base.graph_module if base is not None else traced.graph_module
+    gm = fx.GraphModule(src_gm, copy.deepcopy(src_gm.graph))
+    ShapeProp(gm).propagate(*traced.input_values)
+    if graph_has_inplace(gm):
+        return None
+    kernels: list = []
+    helpers: list[Helper] = []
+    rewrites: list[str] = []
+    # row reductions
+    for n in list(gm.graph.nodes):
+        if n.op not in ("call_function", "call_method", "call_module"):
+            continue
+        found = _row_kernel_for(n, gm, len(kernels))
+        if found is None:
+            continue
+        rk, args = found
+        params = ["x", "weight", "bias", "eps"] if rk.op == "layer_norm" else ["x"]
+        h = _launcher(rk.name, params, rk.doc + " (generated kernel)")
+        with gm.graph.inserting_before(n):
+            new = gm.graph.create_node("call_function", h.fn, tuple(args), name=f"{rk.name}_out")
+        new.meta = dict(n.meta)
+        n.replace_all_uses_with(new)
+        gm.graph.erase_node(n)
+        kernels.append(rk)
+        helpers.append(h)
+        rewrites.append(f"row-kernel: {rk.doc} -> {rk.name}")
+    # epilogues
+    for n in list(gm.graph.nodes):
+        # after a matmul/conv; or a chain of 2+ elementwise operators on a forward input
+        if n.op == "placeholder":
+            region = _grow(n, gm)
+            if region is None or len(region.nodes) < 2:
+                continue
+        elif n.op in ("call_function", "call_method", "call_module") and kind(n, gm) in ANCHORS:
+            region = _grow(n, gm)
+            if region is None:
+                continue
+        else:
+            continue
+        name = f"epilogue_{len(kernels)}"
+        doc = f"{'input ' + n.name if n.op == 'placeholder' else kind(n, gm) + ' output'} -> {_describe(region.nodes, gm)}, in one pass"
+        ek = EpilogueKernel(name, doc, region.operands, region.body, region.vars[region.nodes[-1]])
+        h = _launcher(name, ["y"] + [o.var for o in region.operands], doc + " (generated kernel)")
+        last = region.nodes[-1]
+        with gm.graph.inserting_after(last):
+            new = gm.graph.create_node("call_function", h.fn, (n, *[o.node for o in region.operands]), name=f"{name}_out")
+        # (a placeholder anchor is read, never written: the kernels are out of place)
+        new.meta = dict(last.meta)
+        last.replace_all_uses_with(new)
+        for r in reversed(region.nodes):
+            gm.graph.erase_node(r)
+        kernels.append(ek)
+        helpers.append(h)
+        rewrites.append(f"fused-epilogue: {doc} -> {name}")
+    if not kernels:
+        return None
+    gm.graph.lint()
+    gm.recompile()
+    fused = Fused(gm, rewrites, kernels, device, helpers)
+    if base is not None:
+        fused.rewrites = list(base.rewrites) + rewrites
+        fused.base_helpers = list(base.helpers)
+        fused.base_sources = list(base.extra_helper_sources)
+        fused.base_init = list(base.init_lines)
+        fused.base_imports = list(base.imports)
+    return fused

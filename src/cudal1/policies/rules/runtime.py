@@ -1,0 +1,38 @@
+"""Helpers that generated candidates call; their source is copied verbatim into candidate files
+(see `helper_source`), so what the tests run here is exactly what the judge runs."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+import torch
+
+
+class _PinnedShapes:
+    """Values the interval analysis proved constant, built with the right shape and dtype.
+
+    A pinned value's shape depends only on the input shapes, never on their values, so the
+    original graph (``shapes_fn``) runs once per input signature (the first call with new
+    shapes) and only the shapes and dtypes it produced are kept. Every call then returns a
+    freshly filled tensor."""
+
+    def __init__(self, model, shapes_fn):
+        self.model = model
+        self.shapes_fn = shapes_fn
+        self.by_signature = {}
+
+    def full(self, inputs, index, value):
+        key = tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else ("value", a) for a in inputs)
+        specs = self.by_signature.get(key)
+        if specs is None:
+            with torch.no_grad():
+                specs = [(tuple(v.shape), v.dtype) for v in self.shapes_fn(self.model, *inputs)]
+            self.by_signature[key] = specs
+        shape, dtype = specs[index]
+        device = next(a.device for a in inputs if isinstance(a, torch.Tensor))
+        return torch.full(shape, value, dtype=dtype, device=device)
+
+
+def helper_source(obj) -> str:
+    return textwrap.dedent(inspect.getsource(obj))

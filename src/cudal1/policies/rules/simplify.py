@@ -1,0 +1,526 @@
+"""Sound algebraic simplification of a reference's FX graph.
+
+Every rule rewrites only what holds for EVERY input and every weight: nothing is inferred from
+sample values. Each rule's docstring gives the argument, including what happens to NaN and
++-inf. Two standards of exactness are used, and each rule says which one it meets:
+
+* **exact**: the rewritten value equals the original bit for bit (up to the sign of zero),
+  NaN and infinities included.
+* **NaN-relaxed**: the rewritten value equals the original at every position where the original
+  is not NaN; where the original is NaN the rewrite may give a number. The judge (like
+  ``torch.allclose(equal_nan=True)``) compares positions where the reference is NaN as equal,
+  and the reverse never happens: a NaN-relaxed rewrite never produces a NaN where the
+  original is a number. Such rewrites are only applied when every path from the rewritten
+  value to the output goes through operators that keep NaN (``intervals.NAN_PROPAGATING`` and
+  ``NAN_SPREADING``): then an output position that is a number in the original depended only on
+  rewritten positions that were numbers, where the rewrite is exact.
+
+Rules that would return an alias of an input (a reduction over a size-1 dim is the identity)
+are skipped in graphs with in-place operators, and an output that ends up aliasing an input or
+a parameter is cloned.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .analysis import TracedTask, node_dtype, node_shape
+from .codegen import GraphForward, Helper, graph_forward
+from .graph_utils import (
+    arg,
+    graph_has_inplace,
+    is_float_tensor,
+    kind,
+    module_of,
+    output_node,
+    placeholders,
+    recompile,
+    reduction_dims,
+)
+from .intervals import NAN_PROPAGATING, NAN_SPREADING, VIEWS, analyze
+from .runtime import _PinnedShapes, helper_source
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    rule: str
+    node: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
+
+
+@dataclass
+class Simplified:
+    graph_module: fx.GraphModule
+    rewrites: list[Rewrite]
+    helpers: list[Helper] = field(default_factory=list)
+    extra_helper_sources: list[str] = field(default_factory=list)
+    init_lines: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+
+    def forward(self, method_name: str) -> GraphForward:
+        gf = graph_forward(self.graph_module, method_name, self.helpers)
+        gf.helpers = self.extra_helper_sources + gf.helpers
+        gf.init_lines += self.init_lines
+        gf.imports = self.imports + gf.imports
+        return gf
+
+
+# ---------------------------------------------------------------------------------------- rules
+
+
+def drop_identity_dropout(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """Dropout with p = 0 is the identity. (exact)
+
+    With p = 0 every element is kept and scaled by 1/(1-0) = 1, so the output equals the input
+    for every input, NaN and inf included. Only p == 0 is used: KernelBench models stay in
+    training mode, so dropout with p > 0 is random and is never removed."""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("dropout", "dropout2d") or n.op not in ("call_module", "call_function", "call_method"):
+            continue
+        mod = module_of(n, gm)
+        p = mod.p if mod is not None else arg(n, 1, "p", 0.5)
+        if p == 0 and not (mod is not None and mod.inplace):
+            n.replace_all_uses_with(n.args[0])
+            gm.graph.erase_node(n)
+            out.append(Rewrite("identity-dropout", n.name, f"{n.name} (p=0) is the identity"))
+    return out
+
+
+_SIZE1_REDUCTIONS = {"sum", "mean", "amax", "amin", "logsumexp", "prod", "nansum", "nanmean"}
+
+
+def reduce_over_size1_dims(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """A reduction over dims that all have size 1 is the identity (keepdim) or a squeeze. (exact)
+
+    sum, mean, prod, amax, amin, max(dim)/min(dim) values and logsumexp of a single element
+    equal that element: mean divides by 1, max/min pick it (NaN included), and torch's
+    logsumexp computes m + log(exp(x - m)) with m = x for finite x (= x exactly, since
+    exp(0) = 1 and log(1) = 0) and special-cases infinite m, returning x. Only floating
+    inputs without a dtype argument (sum of an integer tensor would promote the dtype)."""
+    if ctx["has_inplace"]:
+        return []
+    out = []
+    for n in list(gm.graph.nodes):
+        if n.op not in ("call_function", "call_method"):
+            continue
+        k = kind(n, gm)
+        if "dtype" in n.kwargs or not n.args or not is_float_tensor(n.args[0]):
+            continue
+        if k in _SIZE1_REDUCTIONS or k in ("max", "min"):
+            dim = arg(n, 1, "dim")
+            if not isinstance(dim, (int, list, tuple)) or isinstance(dim, bool):
+                continue
+            dims = reduction_dims(n, dim)
+            shape = node_shape(n.args[0])
+            if not dims or shape is None or any(shape[d] != 1 for d in dims):
+                continue
+            keepdim = arg(n, 2, "keepdim", False)
+            if not isinstance(keepdim, bool) or (len(n.args) > 3):
+                continue
+            x = n.args[0]
+            if k in ("max", "min"):
+                users = list(n.users)
+                if not all(u.op == "call_function" and ((u.target is operator.getitem and u.args[1] == 0) or (u.target is getattr and u.args[1] == "values")) for u in users):
+                    continue  # the indices are used
+                targets = users
+            else:
+                targets = [n]
+            with gm.graph.inserting_before(n):
+                new = x if keepdim else gm.graph.call_method("squeeze", (x, tuple(dims)))
+            for t in targets:
+                t.replace_all_uses_with(new)
+            for t in targets:
+                if t is not n:
+                    gm.graph.erase_node(t)
+            gm.graph.erase_node(n)
+            out.append(Rewrite("size1-reduction", n.name, f"{k} over size-1 dim {dims} of {x.name} is {'the identity' if keepdim else 'a squeeze'}"))
+    return out
+
+
+def softmax_over_size1_dim(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """softmax over a size-1 dim is exp(x - x); log_softmax is x - x. (exact)
+
+    torch computes softmax(x) = exp(x - m) / sum(exp(x - m)) with m = max over the dim; over
+    one element m = x, so the result is exp(x - x) / exp(x - x): 1 for finite x, NaN for
+    x = +-inf (inf - inf is NaN) or NaN. exp(x - x) is 1 and NaN at exactly the same
+    positions. log_softmax = (x - m) - log(sum(exp(x - m))) = (x - x) - log(1) for finite x:
+    0, NaN otherwise, as is x - x. The interval analysis then sees a value pinned to 1 (or 0)
+    up to NaN, which `replace_pinned_values` may turn into a constant."""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("softmax", "log_softmax") or n.op == "placeholder":
+            continue
+        mod = module_of(n, gm)
+        dim = mod.dim if mod is not None else arg(n, 1, "dim")
+        if not isinstance(dim, int) or n.kwargs.get("dtype") is not None or not is_float_tensor(n.args[0]):
+            continue
+        if n.op == "call_function" and len(n.args) > 2 and n.args[2] is not None and not isinstance(n.args[2], int):
+            continue  # a dtype passed positionally
+        shape = node_shape(n.args[0])
+        if shape is None or shape[dim % len(shape)] != 1:
+            continue
+        x = n.args[0]
+        with gm.graph.inserting_before(n):
+            diff = gm.graph.call_function(operator.sub, (x, x))
+            new = gm.graph.call_function(torch.exp, (diff,)) if k == "softmax" else diff
+        n.replace_all_uses_with(new)
+        gm.graph.erase_node(n)
+        out.append(Rewrite("size1-softmax", n.name, f"{k} over size-1 dim {dim} of {x.name} is {'exp(x - x)' if k == 'softmax' else 'x - x'}"))
+    return out
+
+
+def diag_matmul(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """diag(v) @ B is v[:, None] * B; B @ diag(v) is B * v. (NaN-relaxed)
+
+    (diag(v) @ B)[i, j] = sum_k diag(v)[i, k] B[k, j] = v[i] B[i, j] + sum_{k != i} 0 * B[k, j].
+    When column j of B is finite every extra term is an exact (signed) zero, so the sum is
+    v[i] B[i, j] exactly (adding zeros does not round). When some B[k, j] is inf or NaN the
+    original is NaN (0 * inf = NaN) while the rewrite may be a number: a NaN-relaxed
+    difference. The rewrite is NaN where the original's own term v[i] B[i, j] is, so it never
+    invents a NaN. Applied only when v is 1-D (diag of a 2-D tensor extracts a diagonal) with
+    offset 0, B has at least 2 dims, and the result feeds NaN-keeping operators."""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("matmul", "mm") or n.op != "call_function" or len(n.args) != 2:
+            continue
+        a, b = n.args
+        for side, (d, other) in (("left", (a, b)), ("right", (b, a))):
+            if not (isinstance(d, fx.Node) and d.op == "call_function" and kind(d, gm) == "diag"):
+                continue
+            v = d.args[0]
+            if arg(d, 1, "diagonal", 0) != 0 or node_shape(v) is None or len(node_shape(v)) != 1:
+                continue
+            if node_shape(other) is None or len(node_shape(other)) < 2 or node_dtype(v) != node_dtype(other):
+                continue
+            if not _nan_keeping_to_output(n, gm):
+                continue
+            with gm.graph.inserting_before(n):
+                if side == "left":
+                    col = gm.graph.call_method("unsqueeze", (v, -1))
+                    new = gm.graph.call_function(operator.mul, (col, other))
+                else:
+                    new = gm.graph.call_function(operator.mul, (other, v))
+            n.replace_all_uses_with(new)
+            gm.graph.erase_node(n)
+            out.append(Rewrite("diag-matmul", n.name, f"diag({v.name}) matmul as a broadcast multiply ({side})"))
+            break
+    return out
+
+
+def _norm_dims(dims, ndim):
+    return tuple(sorted(d % ndim for d in dims))
+
+
+def reduce_after_linear(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """sum/mean over the output features of a linear layer (or the output channels of a
+    convolution) is one linear layer (convolution) with the summed/averaged weight and bias.
+    (exact in real arithmetic; in floating point a reordered sum, NaN-relaxed for infinities)
+
+    sum_j (x W^T + b)_j = x (sum_j W_j)^T + sum_j b_j by linearity, and the same per output
+    position for a convolution with groups=1 (a sum over output channels of correlations with
+    each filter is the correlation with the summed filter); mean divides both by the count.
+    Floating point only changes the order of the additions, as choosing another GEMM or
+    convolution algorithm does. With infinite inputs: the reference is a number only if every
+    infinite product in the double sum has one sign s (else some output or the final sum is
+    inf - inf = NaN, and a zero weight meeting an infinite input gives NaN); then every
+    infinite column's summed weight times its input also has sign s and the rewrite gives the
+    same s*inf. The two can differ when a finite partial sum overflows float32 in one order and
+    not the other (inputs near 1e38). The weight reduction runs on every call, so it always
+    uses the current weights."""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("sum", "mean") or n.op not in ("call_function", "call_method") or "dtype" in n.kwargs:
+            continue
+        src = n.args[0] if n.args else None
+        if not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
+            continue
+        mod = module_of(src, gm)
+        dim = arg(n, 1, "dim")
+        dims = reduction_dims(n, dim) if isinstance(dim, (int, list, tuple)) and not isinstance(dim, bool) else None
+        keepdim = arg(n, 2, "keepdim", False)
+        shape = node_shape(src)
+        if not dims or len(dims) != 1 or shape is None or not isinstance(keepdim, bool) or len(n.args) > 3:
+            continue
+        if isinstance(mod, torch.nn.Linear):
+            if dims[0] != len(shape) - 1:
+                continue
+            fn, extra = torch.nn.functional.linear, {}
+        elif type(mod) in (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d):
+            if dims[0] != 1 or len(shape) < 3 or mod.groups != 1 or mod.padding_mode != "zeros" or isinstance(mod.padding, str):
+                continue
+            fn = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[len(shape) - 2]
+            extra = {"stride": tuple(mod.stride), "padding": tuple(mod.padding), "dilation": tuple(mod.dilation)}
+        else:
+            continue
+        if not is_float_tensor(src):
+            continue
+        x = src.args[0]
+        with gm.graph.inserting_before(n):
+            w = gm.graph.get_attr(f"{src.target}.weight")
+            w_red = gm.graph.call_method(k, (w,), {"dim": 0, "keepdim": True})
+            b_red = None
+            if mod.bias is not None:
+                b = gm.graph.get_attr(f"{src.target}.bias")
+                b_red = gm.graph.call_method(k, (b,), {"dim": 0, "keepdim": True})
+            new = gm.graph.call_function(fn, (x, w_red, b_red), extra)
+            if not keepdim:
+                new = gm.graph.call_method("squeeze", (new, dims[0]))
+        n.replace_all_uses_with(new)
+        gm.graph.erase_node(n)
+        gm.graph.erase_node(src)
+        out.append(Rewrite("reduce-after-linear", n.name, f"{k} over the outputs of {src.target} ({type(mod).__name__}) "
+                           f"is one {type(mod).__name__} with the {k} of its weights"))
+    return out
+
+
+def cancel_transposes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """transpose(transpose(y, a, b), a, b), y.t().t() and permutations that undo each other are
+    y. (exact: views that move no data and compose to the identity map)"""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("transpose", "t", "permute") or n.op not in ("call_method", "call_function"):
+            continue
+        inner = n.args[0]
+        if not isinstance(inner, fx.Node) or kind(inner, gm) != k or node_shape(inner) is None:
+            continue
+        ndim = len(node_shape(inner))
+        y = inner.args[0]
+        if k == "t":
+            same = True
+        elif k == "transpose":
+            d1, d2 = n.args[1:3] if len(n.args) >= 3 else (None, None)
+            e1, e2 = inner.args[1:3] if len(inner.args) >= 3 else (None, None)
+            same = None not in (d1, d2, e1, e2) and all(isinstance(v, int) for v in (d1, d2, e1, e2)) and _norm_dims((d1, d2), ndim) == _norm_dims((e1, e2), ndim)
+        else:
+            p = n.args[1:] if len(n.args) > 2 else n.args[1] if len(n.args) > 1 else None
+            q = inner.args[1:] if len(inner.args) > 2 else inner.args[1] if len(inner.args) > 1 else None
+            if not (isinstance(p, (tuple, list)) and isinstance(q, (tuple, list)) and all(isinstance(v, int) for v in (*p, *q))):
+                continue
+            p = [v % ndim for v in p]
+            q = [v % ndim for v in q]
+            same = [q[p[i]] for i in range(ndim)] == list(range(ndim))
+        if not same:
+            continue
+        n.replace_all_uses_with(y)
+        gm.graph.erase_node(n)
+        out.append(Rewrite("cancel-transposes", n.name, f"{inner.name} and {n.name} undo each other"))
+    return out
+
+
+def merge_reshapes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """reshape(reshape(y, s1), s2) is reshape(y, s2). (exact: reshape keeps row-major element
+    order, so the composition depends only on the final shape)"""
+    out = []
+    for n in list(gm.graph.nodes):
+        k = kind(n, gm)
+        if k not in ("view", "reshape") or n.op != "call_method":
+            continue
+        inner = n.args[0]
+        if not isinstance(inner, fx.Node) or inner.op != "call_method" or kind(inner, gm) not in ("view", "reshape") or len(inner.users) != 1:
+            continue
+        if any(isinstance(a, torch.dtype) for a in n.args[1:]) or any(isinstance(a, torch.dtype) for a in inner.args[1:]):
+            continue  # view(dtype) reinterprets bits
+        n.args = (inner.args[0], *n.args[1:])
+        if k == "view" and inner.target == "reshape":
+            n.target = "reshape"
+        gm.graph.erase_node(inner)
+        out.append(Rewrite("merge-reshapes", n.name, f"{inner.name} folded into {n.name}"))
+    return out
+
+
+def _nan_keeping_to_output(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """Every path from ``node`` to the output goes through NaN-keeping operators only."""
+    seen = set()
+    stack = list(node.users)
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        if u.op == "output":
+            continue
+        if kind(u, gm) not in NAN_PROPAGATING | NAN_SPREADING:
+            return False
+        stack.extend(u.users)
+    return True
+
+
+_CHEAP_CONSTANTS = {"tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "pinned_value"}
+
+
+def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """A value the interval analysis pins to one number c is torch.full(shape, c). (exact when
+    the pinned interval excludes NaN, else NaN-relaxed)
+
+    `intervals.analyze` gives each value an interval containing every element it can take
+    for ANY inputs and weights (inputs start at [-inf, inf] with NaN). When lo == hi == c,
+    every element is c, or NaN when the NaN flag is set (then the rewrite is NaN-relaxed and
+    needs NaN-keeping operators down to the output, see the module docstring). The shape and
+    dtype come from running the original graph once per input signature
+    (`runtime._PinnedShapes`), so the constant is right for every input shape; the value
+    c was computed by torch itself on one element in the value's dtype."""
+    if ctx["has_inplace"]:
+        return []
+    env = analyze(gm)
+    tensor_inputs = [p for p in placeholders(gm) if node_shape(p) is not None]
+    if not tensor_inputs:
+        return []
+    chosen = []
+    for n in gm.graph.nodes:
+        if n.op in ("placeholder", "get_attr", "output") or kind(n, gm) in _CHEAP_CONSTANTS:
+            continue
+        iv = env.get(n)
+        if iv is None or not iv.point or not is_float_tensor(n) or (n.op == "call_method" and n.target == "full"):
+            continue
+        if not any(not env[u].point or u.op == "output" for u in n.users):
+            continue  # a later pinned value replaces it
+        if not _has_data_ancestor(n):
+            continue
+        if iv.nan and not _nan_keeping_to_output(n, gm):
+            continue
+        chosen.append((n, iv))
+    if not chosen:
+        return []
+    # The shapes function: the current graph restricted to the chosen values.
+    shape_graph = fx.Graph()
+    val_map: dict = {}
+    shape_graph.graph_copy(gm.graph, val_map)
+    shape_graph.output(tuple(val_map[n] for n, _ in chosen))
+    shapes_gm = fx.GraphModule(gm, shape_graph)
+    shapes_gm.graph.eliminate_dead_code()
+    shapes_gm.recompile()
+    ctx["shapes_gm"] = shapes_gm
+    gm._pinned_shapes = _PinnedShapes(ctx["meta_model"], lambda model, *a: shapes_gm(*a))  # for analysis runs here
+    first = next(n for n in gm.graph.nodes if n.op != "placeholder")
+    with gm.graph.inserting_before(first), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
+        pinned_node = gm.graph.get_attr("_pinned_shapes")
+    inputs = tuple(placeholders(gm))
+    out = []
+    for i, (n, iv) in enumerate(chosen):
+        with gm.graph.inserting_before(n):
+            new = gm.graph.create_node("call_method", "full", (pinned_node, inputs, i, iv.value), name=f"pinned_{n.name}")
+        n.replace_all_uses_with(new)
+        out.append(Rewrite("pinned-value", n.name, f"{n.name} is {iv.value!r} for every input{' (NaN-relaxed)' if iv.nan else ''}"))
+    return out
+
+
+def _has_data_ancestor(n: fx.Node) -> bool:
+    stack, seen = [n], set()
+    while stack:
+        m = stack.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        if m.op in ("placeholder", "get_attr"):
+            return True
+        stack.extend(a for a in m.all_input_nodes)
+    return False
+
+
+RULES = (
+    drop_identity_dropout,
+    reduce_over_size1_dims,
+    softmax_over_size1_dim,
+    diag_matmul,
+    reduce_after_linear,
+    cancel_transposes,
+    merge_reshapes,
+)
+
+
+def _aliases_input(node, gm) -> bool:
+    while isinstance(node, fx.Node):
+        if node.op in ("placeholder", "get_attr"):
+            return True
+        if kind(node, gm) in VIEWS - {"clone", "contiguous", "to", "float"} or kind(node, gm) == "getitem" and node_shape(node) is not None:
+            node = node.args[0]
+            continue
+        return False
+    return False
+
+
+def _clone_aliased_outputs(gm: fx.GraphModule, original_aliasing: list[bool]) -> list[Rewrite]:
+    out_node = output_node(gm)
+    outs = out_node.args[0]
+    flat = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    changed = []
+    for i, o in enumerate(flat):
+        was = original_aliasing[i] if i < len(original_aliasing) else True
+        if isinstance(o, fx.Node) and _aliases_input(o, gm) and not was:
+            with gm.graph.inserting_before(out_node):
+                flat[i] = gm.graph.call_method("clone", (o,))
+            changed.append(Rewrite("clone-alias", o.name, f"output {i} would alias an input; cloned"))
+    if changed:
+        out_node.args = (type(outs)(flat) if isinstance(outs, (tuple, list)) else flat[0],)
+    return changed
+
+
+def _output_aliasing(gm) -> list[bool]:
+    outs = output_node(gm).args[0]
+    flat = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    return [isinstance(o, fx.Node) and _aliases_input(o, gm) for o in flat]
+
+
+def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simplified | None:
+    """Apply ``rules`` to a copy of the traced graph until nothing changes, then pin constant
+    values. None when no rule applies."""
+    if traced.graph_module is None:
+        return None
+    gm = fx.GraphModule(traced.meta_model, copy.deepcopy(traced.graph_module.graph))
+    _propagate(gm, traced)
+    original_aliasing = _output_aliasing(gm)
+    ctx = {"has_inplace": graph_has_inplace(gm), "meta_model": traced.meta_model}
+    rewrites: list[Rewrite] = []
+    for _ in range(8):
+        step = []
+        for rule in rules:
+            done = rule(gm, ctx)
+            if done:
+                recompile(gm)
+                _propagate(gm, traced)
+                step += done
+        rewrites += step
+        if not step:
+            break
+    helpers, sources, init_lines, imports = [], [], [], []
+    if pin_values:
+        pinned = replace_pinned_values(gm, ctx)
+        if pinned:
+            recompile(gm)
+            _propagate(gm, traced)
+            rewrites += pinned
+            shapes = graph_forward(ctx["shapes_gm"], "_reference_values")
+            imports += shapes.imports
+            sources += [helper_source(_PinnedShapes),
+                        "# The original graph restricted to the pinned values: run once per input signature, for their shapes.\n"
+                        + shapes.method]
+            init_lines.append("self._pinned_shapes = _PinnedShapes(self, _reference_values)")
+    if not rewrites:
+        return None
+    cloned = _clone_aliased_outputs(gm, original_aliasing)
+    if cloned:
+        recompile(gm)
+        _propagate(gm, traced)
+        rewrites += cloned
+    return Simplified(gm, rewrites, helpers, sources, init_lines, imports)
+
+
+def _propagate(gm: fx.GraphModule, traced: TracedTask) -> None:
+    ShapeProp(gm).propagate(*traced.input_values)

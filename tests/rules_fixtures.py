@@ -1,0 +1,61 @@
+"""Small task sources for the rules-policy tests (each a KernelBench-format program)."""
+
+from __future__ import annotations
+
+import torch
+
+from cudal1.tasks import Task, exec_task_module, source_hash
+
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
+
+
+def make_task(body: str, inputs: str, init: str = "[]", name: str = "Fixture", extra: str = "") -> Task:
+    src = (HEADER + extra + body + f"\n\ndef get_inputs():\n    return {inputs}\n\n\ndef get_init_inputs():\n    return {init}\n")
+    return Task(id=f"level2/0_{name}", level=2, name=name, source=src, source_hash=source_hash(src))
+
+
+def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0):
+    """(reference output, candidate output) on the same inputs and identically seeded weights."""
+    mod = exec_task_module(task.source, task.size)
+    ns: dict = {}
+    exec(compile(candidate_source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
+    init = mod.get_init_inputs()
+    torch.manual_seed(seed)
+    ref = mod.Model(*init)
+    torch.manual_seed(seed)
+    new = ns["ModelNew"](*init)
+    torch.manual_seed(seed + 1)
+    inputs = inputs_fn(mod) if inputs_fn else mod.get_inputs()
+    with torch.no_grad():
+        return ref(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]), new(*inputs)
+
+
+def scaled(factor: float, special: bool = False):
+    """get_inputs() scaled (negative/large values), optionally with +-inf and NaN planted."""
+    def fn(mod):
+        out = []
+        for x in mod.get_inputs():
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                x = x * factor - factor / 3
+                if special and x.numel() >= 3:
+                    flat = x.view(-1)
+                    flat[0], flat[1], flat[2] = float("inf"), float("-inf"), float("nan")
+            out.append(x)
+        return out
+    return fn
+
+
+def assert_exact(a: torch.Tensor, b: torch.Tensor):
+    """Equal, NaN where the other is NaN."""
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert torch.equal(torch.isnan(a), torch.isnan(b))
+    m = ~torch.isnan(a)
+    assert torch.equal(a[m], b[m])
+
+
+def assert_nan_relaxed(ref: torch.Tensor, cand: torch.Tensor, atol: float = 0.0):
+    """Equal wherever the reference is not NaN; the candidate is never NaN where the reference is not."""
+    assert ref.shape == cand.shape and ref.dtype == cand.dtype
+    m = ~torch.isnan(ref)
+    assert not torch.isnan(cand[m]).any()
+    assert torch.allclose(ref[m], cand[m], atol=atol, rtol=0)
