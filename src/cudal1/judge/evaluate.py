@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 INCORRECT_IDS = {"output-mismatch", "output-shape-mismatch", "output-dtype-mismatch", "output-device-mismatch", "nonfinite-output"}
 KERNEL_DECL_RE = re.compile(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+(\w+)")
+NEEDS_BUILD_RE = re.compile(r"load_inline|cpp_extension|triton|torch\.compile|cupy")
 TRITON_DECL_RE = re.compile(r"@triton\.jit[^\n]*\n(?:\s*@[^\n]*\n)*\s*def\s+(\w+)")
 
 
@@ -151,7 +152,9 @@ class Judge:
         run.details["sandbox"] = self.sandbox_level
         self._static_scan(source, task, run)
         if prebuilt is None:
-            prebuilt = self.build(task, source)
+            # Plain PyTorch candidates have nothing to compile: their import in the evaluation
+            # process (under the build time limit) is the build.
+            prebuilt = self.build(task, source) if NEEDS_BUILD_RE.search(source) else BuildResult(True, 0.0)
         run.build_s = round(prebuilt.build_s, 3)
         if not prebuilt.ok:
             kind = {"timeout": "timeout", "missing-modelnew": "build_error", "signature-mismatch": "build_error", "exit": "runtime_error"}.get(prebuilt.kind, "build_error")
@@ -241,6 +244,15 @@ class Judge:
     def _measure(self, task: Task, source: str, ref: ReferenceData, live: bool, run: _Run, device: str) -> tuple[float, float]:
         c = self.config
         seeds = ref.seeds
+        stages: dict[str, float] = {}
+        mark = [time.monotonic()]
+
+        def stage(name: str):
+            now = time.monotonic()
+            stages[name] = round(stages.get(name, 0.0) + now - mark[0], 3)
+            mark[0] = now
+
+        run.details.setdefault("stage_s", stages)
         with tempfile.TemporaryDirectory(prefix="cudal1-eval-") as work:
             build_dir = self.build_dir(source)
             ref_dir = ref.folder
@@ -257,11 +269,13 @@ class Judge:
                     first = reply["trials"][0]
                     ref.stochastic = first.get("same_seed_equal", True) and not first.get("other_seed_equal", True)
                     ref.nondeterministic = not first.get("same_seed_equal", True)
+                    stage("reference_setup_trials")
                 cand.start()
                 run.details["sandbox_applied"] = cand.sandbox_description
                 reply = self._ask(cand, "setup", min(c.build_timeout_s, max(1.0, deadline - time.monotonic()) + c.build_timeout_s),
                                   **{**self._setup_fields(task, source, work, seeds.init_seed), "device": device})
                 self._take_findings(reply, run)
+                stage("candidate_setup")
                 if ref.stochastic:
                     run.add("stochastic-reference", "warn", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
                 if ref.nondeterministic:
@@ -269,7 +283,9 @@ class Judge:
                 out_bytes = sum(_numel(l) * 4 for l in ref.trials[seeds.trials[0]["name"]]["leaves"])
                 reply = self._ask(cand, "trials", _left(deadline), trials=seeds.trials, poison_bytes=max(out_bytes * 2, 64 << 20))
                 self._take_findings(reply, run)
+                stage("candidate_trials")
                 self._check_trials(ref, reply["trials"], run)
+                stage("compare_trials")
                 self._ask(cand, "warmup", _left(deadline), seed=seeds.warmup_seed, calls=c.warmup)
                 if ref_worker:
                     self._ask(ref_worker, "warmup", c.run_timeout_s * 2, who="reference", seed=seeds.warmup_seed, calls=c.warmup)
@@ -287,15 +303,19 @@ class Judge:
                     self._take_findings(cr, run)
                     cand_times.append(cr["times_ms"])
                     cand_walls.append(cr["wall_ms"])
+                    stage("timing")
                     self._check_timed(ref, name, cr["samples_path"], os.path.join(work, f"timed_{name}_last.pt"), run)
+                    stage("compare_timed")
                 if device.startswith("cuda") and c.profile_kernels:
                     pr = self._ask(cand, "profile", _left(deadline), seed=seeds.warmup_seed, calls=3)
                     run.kernels = pr.get("kernels", [])
                     if live and ref_worker:
                         ref.kernels = self._ask(ref_worker, "profile", c.run_timeout_s, who="reference", seed=seeds.warmup_seed, calls=3).get("kernels", [])
                     self._check_ghost_kernels(source, run)
+                    stage("profile")
                 audit = self._ask(cand, "audit", _left(deadline))
                 self._take_findings(audit, run)
+                stage("audit")
             finally:
                 cand.close()
                 if ref_worker:

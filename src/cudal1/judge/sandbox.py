@@ -42,6 +42,8 @@ def scrubbed_env(work_dir: str, build_dir: str, threads: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         OMP_NUM_THREADS=str(threads),
         MKL_NUM_THREADS=str(threads),
+        # Inductor compiles in-process: a pool of compile workers would look like leftover processes.
+        TORCHINDUCTOR_COMPILE_THREADS="1",
     )
     return env
 

@@ -255,7 +255,7 @@ class Worker:
             self.finding("lower-precision-flags", "warn", f"lower-precision settings changed {when}: {', '.join(lower)}")
 
     def check_leftovers(self, when: str):
-        extra = [t for t in threading.enumerate() if t not in self.py_threads_before and t.is_alive()]
+        extra = [t for t in threading.enumerate() if t not in self.py_threads_before and t.is_alive() and _thread_busy(t)]
         if extra:
             self.finding("leftover-threads", "reject", f"{len(extra)} Python thread(s) still running {when}: {', '.join(t.name for t in extra[:3])}")
         if self.native_threads is not None and guard.native_thread_count() > self.native_threads:
@@ -413,6 +413,23 @@ class Worker:
             self.check_state("at the end")
             self.check_l2("at the end")
         return {"ok": True, "findings": self.findings}
+
+
+IDLE_FUNCTIONS = {"wait", "get", "_wait_for_tstate_lock", "select", "poll", "acquire", "_worker", "recv", "read"}
+
+
+def _thread_busy(t: threading.Thread) -> bool:
+    """A leftover thread counts unless it is parked: blocked in a wait with no candidate code
+    on its stack (idle pool workers of torch.compile, tqdm's monitor)."""
+    frame = sys._current_frames().get(t.ident)
+    if frame is None:
+        return False
+    f, top = frame, frame
+    while f is not None:
+        if f.f_code.co_filename.endswith("candidate.py"):
+            return True
+        f = f.f_back
+    return top.f_code.co_name not in IDLE_FUNCTIONS
 
 
 def _short_exc(e: BaseException) -> str:

@@ -1,0 +1,113 @@
+"""``cudal1 eval REFERENCE CANDIDATE``: judge one candidate file against its task."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from rich.table import Table
+
+from ..judge import JudgeConfig, Verdict
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, task_or_usage_error
+
+VERDICT_STYLE = {"accepted": "green", "incorrect": "red", "rejected": "red", "build_error": "yellow",
+                 "runtime_error": "yellow", "timeout": "yellow"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="judge one candidate (ModelNew) against a task: correctness, timing, hack checks",
+                       description="Judge CANDIDATE.py against REFERENCE (a task file or a task id). Exit status: 0 accepted, "
+                                   "1 any other verdict, 2 usage error.")
+    p.add_argument("reference", metavar="REFERENCE", help="task file (KernelBench format) or task id, e.g. level1/1_Square_Matmul")
+    p.add_argument("candidate", metavar="CANDIDATE.py", help="file defining class ModelNew(nn.Module)")
+    add_device_flag(p)
+    add_size_flag(p)
+    add_suite_flag(p)
+    p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    p.add_argument("--trials", type=int, default=JudgeConfig.trials, help="correctness trials with fresh seeds (default 5)")
+    p.add_argument("--tolerance", type=float, default=JudgeConfig.atol, help="atol = rtol (default 1e-2)")
+    p.add_argument("--timed-calls", type=int, default=JudgeConfig.timed_calls, help="timed calls per program (default 30)")
+    p.add_argument("--rounds", type=int, default=JudgeConfig.rounds, help="alternating timing rounds (default 3)")
+    p.add_argument("--sandbox", default="auto", choices=["auto", "strict", "basic", "off"],
+                   help="isolation of the candidate (auto = strongest available)")
+    p.add_argument("--no-probe", action="store_true", help="skip the robustness probe (other input distributions)")
+    p.add_argument("--no-cache", action="store_true", help="re-measure the reference instead of using cached timings")
+    p.add_argument("--build-timeout", type=float, default=JudgeConfig.build_timeout_s, help="seconds (default 600)")
+    p.add_argument("--run-timeout", type=float, default=JudgeConfig.run_timeout_s, help="seconds (default 120)")
+    p.add_argument("--allow-lower-precision", action="store_true", help="accept TF32/fp16/bf16 candidates (still a warn finding)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..judge import evaluate
+
+    cand = Path(args.candidate)
+    if not cand.is_file():
+        raise UsageError(f"{cand}: no such file (give the candidate's path)")
+    try:
+        source = cand.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{cand}: cannot be read ({e})") from None
+    task = task_or_usage_error(args.reference, size=args.size, suite=args.suite)
+    device = device_or_usage_error(args.device)
+    try:
+        config = JudgeConfig(trials=args.trials, atol=args.tolerance, rtol=args.tolerance, timed_calls=args.timed_calls,
+                             rounds=args.rounds, sandbox=args.sandbox, robustness_probe=not args.no_probe,
+                             reference_cache=not args.no_cache, build_timeout_s=args.build_timeout,
+                             run_timeout_s=args.run_timeout, allow_lower_precision=args.allow_lower_precision)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not args.json:
+        console.print(f"judging [bold]{cand}[/bold] against [bold]{task.id}[/bold] ({task.size}) on {device} ...")
+    verdict = evaluate(task, source, device=device, config=config)
+    if args.json:
+        print(json.dumps(verdict.to_json()))
+    else:
+        render(verdict, task.id)
+    return 0 if verdict.accepted else 1
+
+
+def render(v: Verdict, task_id: str) -> None:
+    style = VERDICT_STYLE.get(v.verdict, "white")
+    t = Table(title=f"verdict for {task_id}", show_header=False)
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    t.add_row("verdict", f"[{style}]{v.verdict}[/{style}]")
+    t.add_row("speedup", f"{v.speedup:.3f}x" if v.speedup else "-")
+    t.add_row("reference / candidate", f"{_ms(v.ref_ms)} / {_ms(v.candidate_ms)}")
+    spread = v.details.get("candidate_spread") or {}
+    if spread.get("iqr_over_median") is not None:
+        t.add_row("candidate spread", f"IQR/median {spread['iqr_over_median'] * 100:.1f}%")
+    t.add_row("max abs error", f"{v.max_abs_error:.3g}" if v.max_abs_error is not None else "-")
+    t.add_row("within 1e-4", str(v.details.get("strict_tol_ok", "-")))
+    t.add_row("device / torch", f"{v.device} / {v.torch}")
+    t.add_row("sandbox", v.details.get("sandbox_applied") or v.details.get("sandbox", "-"))
+    t.add_row("build / eval", f"{v.build_s or 0:.1f} s / {v.eval_s or 0:.1f} s")
+    if "remeasured" in v.details:
+        r = v.details["remeasured"]
+        t.add_row("re-measured", f"{r['speedup']:.3f}x on {r['device']} (fresh processes)")
+    console.print(t)
+    if v.findings:
+        f = Table(title="findings (cudal1 findings ID explains each)")
+        for col in ("id", "severity", "message"):
+            f.add_column(col)
+        for x in v.findings:
+            f.add_row(x.id, f"[{'red' if x.severity == 'reject' else 'yellow'}]{x.severity}[/]", x.message)
+        console.print(f)
+    if v.kernels:
+        k = Table(title="GPU kernels the candidate launched")
+        k.add_column("kernel")
+        k.add_column("share", justify="right")
+        for x in v.kernels[:10]:
+            k.add_row(x.name[:90], f"{x.share * 100:.1f}%")
+        console.print(k)
+    if v.details.get("error"):
+        console.print(f"[yellow]error:[/yellow] {v.details['error'][:2000]}")
+
+
+def _ms(x) -> str:
+    return f"{x:.4f} ms" if x is not None else "-"
+
+
+__all__ = ["register", "run", "render", "fields"]
