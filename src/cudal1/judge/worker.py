@@ -185,6 +185,7 @@ class Worker:
         self.ref_module_dict_ids = {k: id(v) for k, v in ref.__dict__.items()}
         self.ref_module = ref
         self.state_before = guard.backend_state()
+        self.l2_baseline = (persisting_l2_limit() or 0) if self.device.startswith("cuda") else 0
         self.py_threads_before = set(threading.enumerate())
         init_inputs = ref.get_init_inputs()
         info: dict = {}
@@ -274,8 +275,10 @@ class Worker:
         if not self.device.startswith("cuda"):
             return
         limit = persisting_l2_limit()
-        if limit:
-            self.finding("l2-persistence-set", "reject", f"{limit} bytes of L2 were set aside for persisting accesses {when}")
+        if limit is not None and limit > self.l2_baseline:
+            # Some drivers start with a non-zero set-aside; only a candidate's increase counts.
+            self.finding("l2-persistence-set", "reject",
+                         f"{limit} bytes of L2 were set aside for persisting accesses {when} (was {self.l2_baseline})")
             reset_persisting_l2()
 
     def trials(self, cmd: dict) -> dict:
@@ -401,6 +404,8 @@ class Worker:
                 entry = totals.setdefault(evt.name, [0.0, 0])
                 entry[0] += float(t)
                 entry[1] += 1
+        # The profiler starts threads of its own (CUPTI); they are the judge's, not the candidate's.
+        self.native_threads = guard.native_thread_count()
         all_t = sum(v[0] for v in totals.values()) or 1.0
         kernels = sorted(({"name": k[:200], "share": v[0] / all_t, "calls": v[1]} for k, v in totals.items()),
                          key=lambda d: -d["share"])
