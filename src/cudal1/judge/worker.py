@@ -194,6 +194,9 @@ class Worker:
             module = types.ModuleType("cudal1_candidate")
             module.__dict__["__file__"] = os.path.join(os.getcwd(), "candidate.py")
             sys.modules["cudal1_candidate"] = module
+            # A real file: Triton (and inspect) read kernel sources back from it.
+            with open(module.__dict__["__file__"], "w", encoding="utf-8") as f:
+                f.write(cmd["candidate_source"])
             try:
                 code = compile(cmd["candidate_source"], module.__dict__["__file__"], "exec")
                 exec(code, module.__dict__)  # noqa: S102 - this process exists to run untrusted code
