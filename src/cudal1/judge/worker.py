@@ -314,6 +314,8 @@ class Worker:
                 entry["other_seed_equal"] = all(_same(a[1], b[1]) for a, b in zip(rec, other) if a[1] is not None)
             results.append(entry)
             del out, given, keep
+        if self.role == "candidate":
+            self.check_leftovers("after the correctness trials")
         return {"ok": True, "trials": results}
 
     def warmup(self, cmd: dict) -> dict:
@@ -429,6 +431,10 @@ IDLE_FUNCTIONS = {"wait", "get", "_wait_for_tstate_lock", "select", "poll", "acq
 def _thread_busy(t: threading.Thread) -> bool:
     """A leftover thread counts unless it is parked: blocked in a wait with no candidate code
     on its stack (idle pool workers of torch.compile, tqdm's monitor)."""
+    target = getattr(t, "_target", None) or getattr(t, "function", None)
+    code = getattr(target, "__code__", None)
+    if code is not None and code.co_filename.endswith("candidate.py"):
+        return True  # the candidate's own thread (or a timer about to run its code)
     frame = sys._current_frames().get(t.ident)
     if frame is None:
         return False

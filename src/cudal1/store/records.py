@@ -21,6 +21,8 @@ class Candidate:
     template_version: str | None = None
     notes: str = ""
     meta: dict = field(default_factory=dict, compare=False)
+    # Technique tags (e.g. "cuda-graph", "fusion"), filled by the explain layer.
+    tags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def source_hash(self) -> str:
@@ -29,10 +31,12 @@ class Candidate:
     def to_json(self) -> dict:
         d = asdict(self)
         d["parents"] = list(self.parents)
+        d["tags"] = list(self.tags)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Candidate":
         d = dict(d)
         d["parents"] = tuple(d.get("parents", ()))
+        d["tags"] = tuple(d.get("tags", ()))
         return cls(**d)

@@ -1,0 +1,391 @@
+"""`run_bench`: judge a folder (or JSON-lines file, or earlier run) of candidates and the chosen
+baselines over a suite, storing each verdict the moment it arrives.
+
+Resuming: every job is keyed by (task source hash, size, candidate source hash, device name,
+judge config key). A job whose key already has a verdict in the store is not judged again;
+its verdict is linked into this run. A bench killed half-way and started again with the same
+arguments continues the same run id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..judge.config import JudgeConfig
+from ..judge.verdict import Verdict
+from ..store import Candidate, Store, config_key
+from ..tasks.contract import Task
+from ..tasks.loader import LEVEL_DIR_RE, TASK_FILE_RE, load_suite
+from .baselines import BASELINES, baseline_source
+from .interchange import InterchangeError, InterchangeRow, map_rows, read_rows
+from .stats import Summary, TaskResult, bench_statistics
+
+log = logging.getLogger(__name__)
+
+
+class BenchError(ValueError):
+    """A bench that cannot start (bad suite, candidates that match no task, ...): the message
+    says what to change. The CLI exits with status 2."""
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    suite: str = "builtin"
+    candidates: str = ""  # a folder mirroring the suite, a CUDA-L1 JSON-lines file, or a run id
+    baselines: tuple[str, ...] = ("eager",)
+    device: str = "auto"
+    size: str = "full"
+    gpus: int = 1
+    ray: str | None = None  # None: local workers; "auto": a local Ray cluster; else its address
+    level: int | None = None
+    tasks: str | None = None  # glob over task ids ("level1/*", "*Matmul*")
+    fresh: bool = False  # judge again even what the store already has
+    build_workers: int = 2
+
+    def __post_init__(self):
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise BenchError(f"unknown baseline(s) {', '.join(unknown)}: choose from {', '.join(BASELINES)}")
+
+
+@dataclass(frozen=True)
+class BenchEvent:
+    """Progress: ``phase`` is ``start`` (``total`` jobs to judge, ``reused`` already judged) or
+    ``result`` (one verdict, ``done`` of ``total``)."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    reused: int = 0
+    task_id: str = ""
+    job: str = ""  # "candidate" or "baseline:<kind>"
+    verdict: Verdict | None = None
+
+
+@dataclass
+class CandidateSet:
+    """Which candidate source goes with which task; tasks the source brought (JSON lines)."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+    extra_tasks: list[Task] = field(default_factory=list)
+    policy: str = "user"
+    meta: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchResult:
+    run_id: int
+    device_name: str
+    baselines: tuple[str, ...]
+    results: list[TaskResult]
+    tasks: dict[str, Task] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    judged: int = 0
+    reused: int = 0
+    status: str = "done"
+
+    @property
+    def missing(self) -> list[str]:
+        return [r.task_id for r in self.results if r.verdict is None]
+
+    def statistics(self) -> list[Summary]:
+        return bench_statistics(self.results, self.baselines)
+
+
+# --- candidates ------------------------------------------------------------------------------
+def _match_file(rel: Path, tasks: list[Task]) -> Task | None:
+    """A candidate file ``levelN/ID_Name.py`` -> its task: by id, else by (level, ID)."""
+    if len(rel.parts) != 2:
+        return None
+    lm, fm = LEVEL_DIR_RE.match(rel.parts[0]), TASK_FILE_RE.match(rel.parts[1])
+    if not lm or not fm:
+        return None
+    tid = f"{rel.parts[0]}/{rel.stem}"
+    for t in tasks:
+        if t.id == tid:
+            return t
+    same = [t for t in tasks if t.level == int(lm.group(1)) and t.number == int(fm.group(1))]
+    return same[0] if len(same) == 1 else None
+
+
+def candidates_from_folder(folder: Path, tasks: list[Task]) -> CandidateSet:
+    """Read ``folder/levelN/ID_Name.py`` files. Every ``.py`` file must match a task: the ones
+    that do not are listed together in one `BenchError`."""
+    out, unmatched = CandidateSet(), []
+    for f in sorted(folder.rglob("*.py")):
+        rel = f.relative_to(folder)
+        if f.name.startswith("__") or any(p.startswith((".", "_")) for p in rel.parts[:-1]):
+            continue
+        task = _match_file(rel, tasks)
+        if task is None:
+            unmatched.append(str(rel))
+            continue
+        if task.id in out.sources:
+            unmatched.append(f"{rel} (a second candidate for {task.id})")
+            continue
+        out.sources[task.id] = f.read_text(encoding="utf-8")
+        out.meta[task.id] = {"file": str(f)}
+    if unmatched:
+        raise BenchError(
+            f"{len(unmatched)} file(s) in {folder} match no task of the suite: " + ", ".join(unmatched)
+            + " (a candidates folder mirrors the suite: levelN/ID_Name.py; see `cudal1 tasks list`)"
+        )
+    return out
+
+
+def candidates_from_jsonl(path: Path, tasks: list[Task], size: str) -> CandidateSet:
+    try:
+        rows = read_rows(path)
+    except InterchangeError as e:
+        raise BenchError(str(e)) from None
+    mapped = map_rows(rows, tasks, size=size, origin=str(path))
+    if mapped.errors:
+        raise BenchError(f"{len(mapped.errors)} row(s) of {path} cannot be used: " + "; ".join(mapped.errors))
+    out = CandidateSet(policy="import", notes=list(mapped.notes))
+    suite_ids = {t.id for t in tasks}
+    for task, code, row in mapped.items:
+        if task.id not in suite_ids:
+            out.extra_tasks.append(task)
+        if code:
+            out.sources[task.id] = code
+            out.meta[task.id] = {"origin": str(path), "published": _published(row)}
+    return out
+
+
+def _published(row: InterchangeRow) -> dict:
+    return {k: v for k, v in row.scores.items() if v is not None}
+
+
+def candidates_from_run(store: Store, run_id: int, tasks: list[Task] | None = None, size: str = "full") -> CandidateSet:
+    """The best accepted (else the latest) candidate of each task in an earlier run. Tasks of
+    that run that the suite lacks come from the store (at ``size``, when recorded there)."""
+    if store.run(run_id) is None:
+        raise BenchError(f"no run {run_id} in {store.path} (see `cudal1 report --list`)")
+    best: dict[str, tuple[float, int]] = {}
+    for r in store.run_results(run_id):
+        if r["kind"] != "candidate":
+            continue
+        v = r["verdict"]
+        score = v.speedup if v.accepted else -1.0
+        if r["task_id"] not in best or score >= best[r["task_id"]][0]:
+            best[r["task_id"]] = (score, r["candidate_id"])
+    out = CandidateSet(policy="user")
+    suite_ids = {t.id for t in tasks or []}
+    for task_id, (_, cid) in best.items():
+        if task_id not in suite_ids:
+            stored = store.task(task_id, size)
+            if stored is None:
+                out.notes.append(f"{task_id} (run {run_id}) is not in the suite nor stored at size {size}: skipped")
+                continue
+            out.extra_tasks.append(stored)
+        out.sources[task_id] = store.candidate(cid).source
+        out.meta[task_id] = {"from_run": run_id, "candidate_id": cid}
+    return out
+
+
+def load_candidates(spec: str, tasks: list[Task], size: str, store: Store) -> CandidateSet:
+    if not spec:
+        return CandidateSet()
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return candidates_from_folder(p, tasks)
+    if p.is_file() and p.suffix in (".jsonl", ".json"):
+        return candidates_from_jsonl(p, tasks, size)
+    if re.fullmatch(r"\d+", spec):
+        return candidates_from_run(store, int(spec), tasks, size)
+    raise BenchError(f"--candidates {spec!r} is neither a folder, a .jsonl/.json file, nor a run id")
+
+
+def select_tasks(tasks: list[Task], level: int | None, pattern: str | None) -> list[Task]:
+    """Tasks of ``level`` whose id (or ``ID_Name`` part) matches one of the comma-separated globs."""
+    out = [t for t in tasks if level is None or t.level == level]
+    if pattern:
+        globs = [g.strip() for g in pattern.split(",") if g.strip()]
+        out = [t for t in out if any(fnmatch.fnmatch(t.id, g) or fnmatch.fnmatch(t.id.split("/", 1)[1], g) for g in globs)]
+    return out
+
+
+# --- the bench --------------------------------------------------------------------------------
+def _run_config(options: BenchOptions, cands: CandidateSet, judge_key: str, device: str) -> dict:
+    digest = hashlib.sha256("\n".join(f"{k}:{hashlib.sha256(v.encode()).hexdigest()}"
+                                      for k, v in sorted(cands.sources.items())).encode()).hexdigest()[:16]
+    spec = options.candidates
+    if spec and Path(spec).expanduser().exists():
+        spec = str(Path(spec).expanduser().resolve())
+    return {"suite": options.suite, "candidates": spec, "candidates_digest": digest, "baselines": list(options.baselines),
+            "size": options.size, "level": options.level, "tasks": options.tasks, "judge_config_key": judge_key,
+            "device_name": device}
+
+
+def run_bench(
+    options: BenchOptions,
+    store: Store,
+    config: JudgeConfig | None = None,
+    progress: Callable[[BenchEvent], None] | None = None,
+    backend=None,
+) -> BenchResult:
+    """Bench ``options.candidates`` and ``options.baselines`` over the suite; see the module doc.
+
+    ``backend`` (optional) is an object with ``run(jobs, on_result) -> failures`` and
+    ``device_name()``; by default a `LocalBackend` (or a `RayBackend` with ``options.ray``)."""
+    from ..judge.device import resolve_device
+
+    config = config or JudgeConfig()
+    loaded = load_suite(options.suite, size=options.size)
+    if not loaded.tasks and loaded.errors:
+        raise BenchError("; ".join(str(e) for e in loaded.errors[:5]))
+    cands = load_candidates(options.candidates, loaded.tasks, options.size, store)
+    tasks = select_tasks(loaded.tasks + cands.extra_tasks, options.level, options.tasks)
+    if not tasks:
+        raise BenchError(f"no task of suite {options.suite!r} matches level={options.level} tasks={options.tasks!r}")
+    notes = [f"{e}" for e in loaded.errors] + cands.notes
+
+    owned = backend is None  # a backend made here is shut down here
+    if backend is None:
+        if options.ray:
+            from .ray_backend import RayBackend
+
+            backend = RayBackend(options.ray, config, workers=options.gpus if options.gpus > 1 else None,
+                                 build_workers=1)
+        else:
+            from .workers import LocalBackend, local_devices
+
+            try:
+                device = resolve_device(options.device)
+                devices = [resolve_device(d) for d in local_devices(device, options.gpus)]
+            except ValueError as e:
+                raise BenchError(str(e)) from None
+            backend = LocalBackend(devices, config, build_workers=options.build_workers)
+    try:
+        return _bench(options, store, config, progress, backend, tasks, cands, notes)
+    finally:
+        if owned and hasattr(backend, "shutdown"):
+            backend.shutdown()
+
+
+def _bench(options, store, config, progress, backend, tasks, cands, notes) -> BenchResult:
+    try:
+        dev_name = backend.device_name()
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+    key = config_key(config)
+    import torch
+
+    run_config = _run_config(options, cands, key, dev_name)
+    run_id = None if options.fresh else store.resumable_run("bench", run_config)
+    if run_id is not None:
+        store.reopen_run(run_id)
+        notes.append(f"resumed run {run_id}")
+    else:
+        run_id = store.start_run("bench", run_config, dev_name, torch.__version__)
+
+    # Build the job list; link verdicts the store already has.
+    jobs: list[tuple[Task, str]] = []
+    job_info: list[tuple[Task, str, int]] = []  # (task, kind, candidate id)
+    reused = 0
+    for task in tasks:
+        store.add_task(task)
+        wanted = [(f"baseline:{b}", baseline_source(task, b), "baseline", b) for b in options.baselines]
+        if task.id in cands.sources:
+            wanted.append(("candidate", cands.sources[task.id], cands.policy, ""))
+        for kind, source, policy, strategy in wanted:
+            cand = Candidate(task_id=task.id, source=source, policy=policy, strategy=strategy,
+                             meta=cands.meta.get(task.id, {}) if kind == "candidate" else {})
+            if not options.fresh:
+                vid = store.find_verdict_id(task.source_hash, task.size, cand.source_hash, dev_name, key)
+                if vid is not None and not _judge_failed(store.verdict(vid)):
+                    store.link_verdict(run_id, vid, kind)
+                    reused += 1
+                    continue
+            cid = store.find_candidate(task.id, cand.source_hash, policy=policy) or store.add_candidate(cand)
+            jobs.append((task, source))
+            job_info.append((task, kind, cid))
+
+    if progress:
+        progress(BenchEvent("start", total=len(jobs), reused=reused))
+    done = 0
+
+    def on_result(index: int, verdict: Verdict) -> None:
+        nonlocal done
+        task, kind, cid = job_info[index]
+        store.add_verdict(cid, verdict, run_id, task=task, config_key=key, device_name=dev_name, kind=kind)
+        done += 1
+        if progress:
+            progress(BenchEvent("result", done=done, total=len(jobs), task_id=task.id, job=kind, verdict=verdict))
+
+    status = "interrupted"
+    try:
+        failures = backend.run(jobs, on_result)
+        status = "done" if not failures else "incomplete"
+    finally:
+        store.finish_run(run_id, status)
+    result = load_run(store, run_id, tasks=tasks)
+    result.sources = {t.id: cands.sources[t.id] for t in tasks if t.id in cands.sources}
+    result.notes = notes
+    result.failures = [f"{job_info[f.index][0].id} ({job_info[f.index][1]}): {f.reason}" for f in failures]
+    result.judged, result.reused, result.status = done, reused, status
+    return result
+
+
+def load_run(store: Store, run_id: int, tasks: list[Task] | None = None) -> BenchResult:
+    """A stored run as a `BenchResult`: for each task its candidate verdict (the best accepted,
+    else the latest) and its baselines. ``tasks`` (a bench's task list) adds tasks that had no
+    candidate, so that they count as missing."""
+    run = store.run(run_id)
+    if run is None:
+        raise BenchError(f"no run {run_id} in {store.path}")
+    by_task: dict[str, dict] = {}
+    levels: dict[str, int] = {}
+    for t in tasks or []:
+        by_task.setdefault(t.id, {"verdict": None, "baselines": {}})
+        levels[t.id] = t.level
+    stored_tasks: dict[str, Task] = {}
+    sources: dict[str, str] = {}
+    judged = reused = 0
+    for r in store.run_results(run_id):
+        reused += r["reused"]
+        judged += not r["reused"]
+        entry = by_task.setdefault(r["task_id"], {"verdict": None, "baselines": {}})
+        levels[r["task_id"]] = r["level"]
+        if r["task_id"] not in stored_tasks:
+            t = store.task_by_hash(r["task_hash"], r["size"])
+            if t is not None:
+                stored_tasks[r["task_id"]] = t
+        v = r["verdict"]
+        if r["kind"].startswith("baseline:"):
+            entry["baselines"][r["kind"][9:]] = v
+            continue
+        cur = entry["verdict"]
+        if cur is None or (v.accepted and (not cur.accepted or (v.speedup or 0) > (cur.speedup or 0))) or (
+                not cur.accepted and not v.accepted):
+            entry["verdict"] = v
+            sources[r["task_id"]] = store.candidate(r["candidate_id"]).source
+    order = {t.id: i for i, t in enumerate(tasks or [])}
+    ids = sorted(by_task, key=lambda i: (order.get(i, 10**9), levels.get(i, 0), _number(i), i))
+    results = [TaskResult(i, levels.get(i, 0), by_task[i]["verdict"], by_task[i]["baselines"]) for i in ids]
+    baselines = tuple(b for b in run["config"].get("baselines", []) if b)
+    if not baselines:
+        seen = {k for r in results for k in r.baselines}
+        baselines = tuple(b for b in BASELINES if b in seen)
+    all_tasks = {**stored_tasks, **{t.id: t for t in tasks or []}}
+    return BenchResult(run_id=run_id, device_name=run["device"], baselines=baselines, results=results,
+                       tasks=all_tasks, sources=sources, status=run["status"], judged=judged, reused=reused)
+
+
+def _judge_failed(verdict: Verdict | None) -> bool:
+    """A verdict that records the judge's own crash, not the candidate's: judged again on resume."""
+    return verdict is not None and any(f.id == "crash" and f.message.startswith("judge error") for f in verdict.findings)
+
+
+def _number(task_id: str) -> int:
+    m = re.match(r"level\d+/(\d+)_", task_id)
+    return int(m.group(1)) if m else 0

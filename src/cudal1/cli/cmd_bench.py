@@ -1,0 +1,111 @@
+"""``cudal1 bench``: judge a folder of candidates (and baselines) over a suite; statistics tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, err_console
+
+
+def add_db_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB or ~/.cache/cudal1/cudal1.db")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..bench.baselines import BASELINE_HELP
+
+    p = sub.add_parser("bench", help="judge candidates and baselines over a suite; statistics per level")
+    add_suite_flag(p)
+    p.add_argument("--candidates", default="",
+                   help="a folder mirroring the suite (levelN/ID_Name.py), a CUDA-L1 JSON-lines file, or a run id")
+    p.add_argument("--baselines", default="eager",
+                   help="comma-separated, from: " + "; ".join(f"{k} ({v})" for k, v in BASELINE_HELP.items())
+                   + "; '' for none (default: eager)")
+    add_device_flag(p)
+    add_size_flag(p)
+    p.add_argument("--gpus", type=int, default=1, help="judge on GPUs cuda:0..N-1 of this machine, one worker each")
+    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="auto|ADDRESS",
+                   help="judge on Ray actors (one per GPU): 'auto' starts a local cluster, else a cluster address")
+    add_db_flag(p)
+    p.add_argument("--level", type=int, default=None, help="only this level")
+    p.add_argument("--tasks", default=None, metavar="GLOB", help="only task ids matching these comma-separated globs")
+    p.add_argument("--quick", action="store_true", help="fewer trials and timed calls (CPU smoke runs)")
+    p.add_argument("--fresh", action="store_true", help="judge everything again instead of reusing stored verdicts")
+    p.add_argument("--build-workers", type=int, default=2, help="CPU processes building candidates ahead (default 2)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.runner import BenchError, BenchOptions, run_bench
+    from ..judge.config import JudgeConfig
+    from ..report.data import result_json
+    from ..store import Store
+
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    if args.gpus < 1:
+        raise UsageError("--gpus must be at least 1")
+    try:
+        options = BenchOptions(
+            suite=args.suite, candidates=args.candidates, baselines=baselines, device=args.device, size=args.size,
+            gpus=args.gpus, ray=args.ray, level=args.level, tasks=args.tasks, fresh=args.fresh,
+            build_workers=args.build_workers,
+        )
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    config = JudgeConfig.quick() if args.quick else JudgeConfig()
+    store = Store(args.db)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[last]}"), console=err_console, transient=True)
+    bar = None
+
+    def on_event(event) -> None:
+        nonlocal bar
+        if event.phase == "start":
+            if event.reused:
+                err_console.print(f"[dim]{event.reused} verdict(s) already in the store: reused[/dim]")
+            bar = progress.add_task("judging", total=event.total, last="")
+        elif bar is not None:
+            v = event.verdict
+            speed = f" {v.speedup:.2f}x" if v and v.speedup else ""
+            progress.update(bar, advance=1, last=f"{event.task_id} {event.job}: {v.verdict if v else ''}{speed}")
+
+    try:
+        with progress:
+            result = run_bench(options, store, config=config, progress=on_event)
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    except ImportError as e:  # an extra (ray) is missing
+        raise UsageError(str(e)) from None
+    if args.json:
+        console.print_json(json.dumps(result_json(result)))
+        return 0 if not result.failures else 1
+    render_result(result)
+    return 0 if not result.failures else 1
+
+
+def render_result(result) -> None:
+    from ..analysis.roofline import bench_roofline
+    from ..report.tables import baseline_table, statistics_tables, status_table, task_table
+
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    if len(result.results) <= 60:
+        console.print(task_table(result, roofline=bench_roofline(result)))
+    console.print(status_table(result))
+    bt = baseline_table(result)
+    if bt is not None:
+        console.print(bt)
+    for table in statistics_tables(result):
+        console.print(table)
+    if result.missing:
+        console.print(f"[yellow]missing candidates ({len(result.missing)}):[/yellow] " + ", ".join(result.missing))
+    for f in result.failures:
+        console.print(f"[red]not judged:[/red] {f}")
+    console.print(
+        f"run [bold]{result.run_id}[/bold] on {result.device_name}: {result.judged} judged, {result.reused} reused "
+        f"({result.status}). Report: cudal1 report {result.run_id} --html report.html"
+    )

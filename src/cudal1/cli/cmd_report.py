@@ -1,0 +1,99 @@
+"""``cudal1 report``: tables, an HTML page or JSON for a stored run; ``--compare`` across runs (GPUs)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+
+from rich.table import Table
+
+from .cmd_bench import add_db_flag, render_result
+from .common import UsageError, console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="statistics, HTML report or JSON of a stored run; --compare runs across GPUs")
+    p.add_argument("run_id", nargs="?", type=int, metavar="RUN", help="a run id (see --list)")
+    p.add_argument("--compare", nargs="+", type=int, metavar="RUN", help="compare runs side by side (e.g. one per GPU)")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (plots embedded)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--list", action="store_true", help="list the stored runs")
+    add_db_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.runner import BenchError, load_run
+    from ..report.data import compare_json, result_json
+    from ..store import Store
+
+    store = Store(args.db)
+    if args.list:
+        return _list_runs(store, args.json)
+    if args.compare:
+        ids = ([args.run_id] if args.run_id else []) + args.compare
+        if len(ids) < 2:
+            raise UsageError("--compare needs at least two runs")
+        try:
+            results = [load_run(store, i) for i in ids]
+        except BenchError as e:
+            raise UsageError(str(e)) from None
+        if args.json:
+            console.print_json(json.dumps(compare_json(results)))
+            return 0
+        from ..report.tables import compare_tables
+
+        for t in compare_tables(results):
+            console.print(t)
+        return 0
+    if args.run_id is None:
+        raise UsageError("give a run id (cudal1 report --list shows them)")
+    try:
+        result = load_run(store, args.run_id)
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    if args.html:
+        from ..report.html import write_html
+
+        path = write_html(result, args.html, **_roofline_extras(result))
+        console.print(f"wrote {path}")
+    if args.json:
+        console.print_json(json.dumps(result_json(result)))
+    elif not args.html:
+        render_result(result)
+    return 0
+
+
+def _list_runs(store, as_json: bool) -> int:
+    runs = store.runs()
+    if as_json:
+        console.print_json(json.dumps(runs))
+        return 0
+    t = Table(title=f"runs in {store.path}", title_justify="left", header_style="bold")
+    for c in ("id", "kind", "device", "started", "status", "candidates"):
+        t.add_column(c)
+    for r in runs:
+        started = _dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M")
+        t.add_row(str(r["id"]), r["kind"], r["device"], started, r["status"], str(r["config"].get("candidates", "")))
+    console.print(t)
+    return 0
+
+
+def _roofline_extras(result) -> dict:
+    """The "% of roofline" column and the roofline chart, when the run's GPU has measured peaks."""
+    import base64
+    import tempfile
+    from pathlib import Path
+
+    from ..analysis.roofline import bench_roofline, bench_roofline_chart
+    from ..report.html import Plot
+
+    cells = bench_roofline(result)
+    if not cells:
+        return {}
+    with tempfile.TemporaryDirectory() as d:
+        png = bench_roofline_chart(result, Path(d) / "roofline.png")
+        plots = (Plot("roofline", "Arithmetic intensity of each task against the FLOP/s its candidate achieved, "
+                      "under the measured roofs of this GPU.", base64.b64encode(png.read_bytes()).decode("ascii")),) if png else ()
+    return {"roofline": cells, "extra_plots": plots}
