@@ -87,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
         if args.policy == "llm":
             from ..search.llm_loop import run_llm_search  # lazy: pulls the LLM extras
 
-            result = run_llm_search(task, options, judge_config=config, progress=progress)
+            from ..policies.llm.backends import LLMUnavailable
+
+            try:
+                result = run_llm_search(task, options, judge_config=config, progress=progress)
+            except LLMUnavailable as e:
+                raise UsageError(str(e)) from None
         else:
             from ..policies.rules import RulesPolicy
             from ..search.optimize import optimize

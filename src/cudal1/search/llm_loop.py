@@ -155,14 +155,8 @@ class _Search:
                                        self.device_name, self.config_key) is not None
 
     def _stored_failures(self) -> list[tuple[int, Candidate]]:
-        """Malformed answers of this search (candidates without verdicts), when the store can list them."""
-        lister = getattr(self.store, "candidates", None)
-        if lister is None:
-            return []
-        try:
-            rows = lister(self.task.id, policy=POLICY)
-        except TypeError:
-            rows = lister(self.task.id)
+        """Malformed answers of this search (candidates without verdicts)."""
+        rows = self.store.candidates(self.task.id, policy=POLICY)
         return [(cid, c) for cid, c in rows if c.meta.get("search") == self.key and c.meta.get("failure")]
 
     @property
@@ -334,9 +328,7 @@ class _Search:
                 self.store.add_hack(self.task.id, entry.source, result.reason or "the adversarial checker found a hack",
                                     origin=f"{CHECKER_ORIGIN}:candidate-{entry.candidate_id}")
                 self.hack_hashes.add(h)
-        updater = getattr(self.store, "update_candidate_meta", None)
-        if updater is not None:
-            updater(entry.candidate_id, {"checker": entry.checker})
+        self.store.update_candidate_meta(entry.candidate_id, {"checker": entry.checker})
         return entry.checker
 
 

@@ -169,6 +169,23 @@ class Store:
         rows = self._query(sql + " ORDER BY id LIMIT 1", tuple(args))
         return int(rows[0][0]) if rows else None
 
+    def candidates(self, task_id: str, policy: str | None = None) -> list[tuple[int, Candidate]]:
+        """Every stored candidate of a task (judged or not, e.g. malformed LLM answers), oldest first."""
+        sql, args = "SELECT * FROM candidates WHERE task_id = ?", [task_id]
+        if policy is not None:
+            sql += " AND policy = ?"
+            args.append(policy)
+        return [(int(r["id"]), _candidate_from_row(r)) for r in self._query(sql + " ORDER BY id", tuple(args))]
+
+    def update_candidate_meta(self, candidate_id: int, patch: dict) -> None:
+        """Merge ``patch`` into a candidate's meta (e.g. the adversarial checker's decision)."""
+        with self._write() as db:
+            row = db.execute("SELECT meta FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no candidate {candidate_id} in the store")
+            meta = {**json.loads(row[0] or "{}"), **patch}
+            db.execute("UPDATE candidates SET meta = ? WHERE id = ?", (json.dumps(meta, default=str), candidate_id))
+
     def set_tags(self, candidate_id: int, tags: list[str] | tuple[str, ...]) -> None:
         """Replace a candidate's technique tags (filled by the explain layer)."""
         with self._write() as db:
