@@ -390,3 +390,16 @@ def test_verdict_json_round_trip(judge_cache):
     v = judge(RELU_TASK, GOOD, judge_cache)
     again = Verdict.loads(v.dumps())
     assert again == v and json.loads(v.dumps())["details"]["sandbox"] == v.details["sandbox"]
+
+
+@pytest.mark.skipif(not _strict_available(), reason="bubblewrap not usable here")
+def test_strict_sandbox_hides_the_reference_cache(judge_cache):
+    # Expected outputs and seeds live in the judge's cache folder: the candidate sees it empty.
+    v = judge(RELU_TASK, f"""
+import os, torch, torch.nn as nn
+class ModelNew(nn.Module):
+    def forward(self, x):
+        seen = os.path.isdir(os.path.join({judge_cache!r}, "reference")) and os.listdir(os.path.join({judge_cache!r}, "reference"))
+        return torch.relu(x) * (3.0 if seen else 2.0)
+""", judge_cache, sandbox="strict")
+    assert v.correct, v.to_record()

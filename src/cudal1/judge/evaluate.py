@@ -112,7 +112,8 @@ class Judge:
         c = self.config
         return WorkerSpec(role=role, device=device or self.device, work_dir=work_dir, build_dir=build_dir,
                           sandbox_level=self.sandbox_level, threads=self.threads, cpu_time_limit_s=c.cpu_time_limit_s,
-                          file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb)
+                          file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb,
+                          hidden=(str(cache_root(c)),))
 
     def build(self, task: Task, source: str) -> BuildResult:
         """Import the candidate once in a sandboxed process (compiling its extensions into the

@@ -52,9 +52,17 @@ def changed(snapshot: dict[str, object]) -> list[str]:
         except AttributeError:
             bad.append(n)
             continue
-        if now is not obj:
+        if now is not obj and not _torch_rewrap(now, obj):
             bad.append(n)
     return bad
+
+
+def _torch_rewrap(now, original) -> bool:
+    """torch itself re-wraps a few functions lazily (importing torch._dynamo wraps
+    ``torch.manual_seed`` in ``_disable_dynamo``): a functools wrapper from torch around the very
+    object captured is not tampering. (Assigning to torch attributes is a reject finding of the
+    static scan, so a forged wrapper does not pass either.)"""
+    return getattr(now, "__wrapped__", None) is original and str(getattr(now, "__module__", "")).startswith("torch")
 
 
 def backend_state() -> dict[str, object]:

@@ -37,6 +37,7 @@ class WorkerSpec:
     file_size_limit_mb: float = 2048.0
     max_processes: int = 512
     memory_limit_gb: float = 16.0
+    hidden: tuple[str, ...] = ()
 
 
 def _src_root() -> str:
@@ -69,7 +70,7 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH", "")) if p)
         cmd = [sandbox.python_exe(), "-m", "cudal1.judge.worker", s.role, str(p2c_r), str(c2p_w)]
         level = s.sandbox_level if s.role == "candidate" else "off"
-        cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device)
+        cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden)
         self.log_path = os.path.join(s.work_dir, f"{s.role}.log")
         self._log = open(self.log_path, "wb")
         preexec = sandbox.limits_preexec(s.cpu_time_limit_s, s.file_size_limit_mb, s.max_processes, s.memory_limit_gb, s.device) \

@@ -84,14 +84,22 @@ def resolve_level(requested: str) -> str:
     return requested
 
 
-def wrap_command(cmd: list[str], level: str, writable: list[str], device: str) -> tuple[list[str], str]:
-    """Prefix ``cmd`` with the isolation of ``level``. Returns (command, description)."""
+def wrap_command(cmd: list[str], level: str, writable: list[str], device: str,
+                 hidden: list[str] = ()) -> tuple[list[str], str]:
+    """Prefix ``cmd`` with the isolation of ``level``. Returns (command, description).
+
+    ``hidden`` folders (the judge's cache: expected outputs, seeds) are covered by an empty
+    tmpfs under ``strict``; ``writable`` folders inside them are bound back afterwards."""
     if level == "strict":
         args = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
+                "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
+        for path in hidden:
+            if os.path.isdir(path):
+                args += ["--tmpfs", path]
         for path in writable:
             args += ["--bind", path, path]
-        return args + cmd, "strict: bubblewrap (read-only root, writable work/build dirs, no network, own PID namespace)"
+        return args + cmd, ("strict: bubblewrap (read-only root, judge cache hidden, writable work/build dirs, "
+                            "no network, own PID namespace)")
     if level == "basic":
         exe = shutil.which("unshare")
         if exe and _probe((exe, "--net", "true")):

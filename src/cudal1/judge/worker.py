@@ -19,7 +19,6 @@ import traceback
 import types
 
 import torch
-import torch._dynamo  # noqa: F401 - it wraps torch.manual_seed on import; capture the wrapped one
 
 from . import guard
 from .cudart import persisting_l2_limit, reset_persisting_l2
