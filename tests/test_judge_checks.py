@@ -35,7 +35,7 @@ def test_correct_candidate_is_accepted_with_all_fields(judge_cache):
     assert v.verdict == "accepted", v.to_record()
     assert v.correct and v.speedup and v.speedup > 0
     assert v.ref_ms > 0 and v.candidate_ms > 0
-    assert abs(v.speedup - v.ref_ms / v.candidate_ms) < 1e-3 * v.speedup
+    assert abs(v.speedup - v.ref_ms / v.candidate_ms) <= 1e-3 * v.speedup + 1e-4  # speedup has 4 decimals
     assert v.max_abs_error == 0.0
     assert set(v.to_json()) == {"verdict", "correct", "speedup", "ref_ms", "candidate_ms", "max_abs_error", "findings",
                                 "device", "torch", "kernels", "build_s", "eval_s"}
