@@ -265,6 +265,9 @@ class Judge:
             cand = WorkerProcess(self._spec("candidate", work, build_dir, device))
             try:
                 deadline = time.monotonic() + c.run_timeout_s
+                # Start the candidate's process now: it imports torch while the reference works
+                # (nothing is timed before both are ready).
+                cand.start()
                 if ref_worker:
                     ref_worker.start()
                     self._ask(ref_worker, "setup", c.run_timeout_s * 2, who="reference",
@@ -275,7 +278,6 @@ class Judge:
                     ref.stochastic = first.get("same_seed_equal", True) and not first.get("other_seed_equal", True)
                     ref.nondeterministic = not first.get("same_seed_equal", True)
                     stage("reference_setup_trials")
-                cand.start()
                 run.details["sandbox_applied"] = cand.sandbox_description
                 reply = self._ask(cand, "setup", min(c.build_timeout_s, max(1.0, deadline - time.monotonic()) + c.build_timeout_s),
                                   **{**self._setup_fields(task, source, work, seeds.init_seed), "device": device})
