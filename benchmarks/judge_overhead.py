@@ -18,7 +18,10 @@ from cudal1.tasks import resolve_task
 
 
 def reference_as_candidate(task) -> str:
-    return task.source + "\n\nclass ModelNew(Model):\n    pass\n"
+    """The reference itself as a ModelNew (the bench's eager baseline): speedup ~1.0 by construction."""
+    from cudal1.bench.baselines import baseline_source
+
+    return baseline_source(task, "eager")
 
 
 def main() -> None:
