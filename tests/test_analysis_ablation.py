@@ -14,14 +14,21 @@ def test_explain_composed_candidate_on_cpu(tmp_path, capsys, monkeypatch):
     from cudal1.cli.main import main
     from cudal1.policies.rules import Plan, RulesPolicy
 
-    monkeypatch.setenv("CUDAL1_CACHE_DIR", str(tmp_path / "cache"))
-    task = resolve_task("level1/5_Diag_Matmul", size="smoke")
+    monkeypatch.setenv("CUDAL1_CACHE", str(tmp_path / "cache"))
+    # The built-in task with sizes between smoke and full: big enough (a 1 GFLOP matmul against
+    # a 0.5M-element multiply) that the simplification's worth is far above CPU timing noise.
+    builtin = resolve_task("level1/5_Diag_Matmul", size="smoke")
+    task_file = tmp_path / "level1" / "5_Diag_Matmul.py"
+    task_file.parent.mkdir()
+    task_file.write_text(builtin.source.replace('SMOKE = {"N": 128, "M": 96}', 'SMOKE = {"N": 1024, "M": 512}'))
+    assert task_file.read_text() != builtin.source
+    task = resolve_task(str(task_file), size="smoke")
     pol = RulesPolicy()
     proposal = pol.build(pol.traced(task), Plan(("simplify", "channels-last")), "cpu")
     assert proposal is not None and proposal.components == ("simplify", "channels-last")
     path = tmp_path / "candidate.py"
     path.write_text(proposal.source)
-    rc = main(["explain", str(path), "--task", task.id, "--size", "smoke", "--device", "cpu", "--quick",
+    rc = main(["explain", str(path), "--task", str(task_file), "--size", "smoke", "--device", "cpu", "--quick",
                "--db", str(tmp_path / "s.db"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0, out["verdict"]

@@ -208,8 +208,8 @@ class Peaks:
 
 
 def peaks_cache_path() -> Path:
-    """``$CUDAL1_CACHE_DIR/peaks.json``, else ``~/.cache/cudal1/peaks.json``."""
-    base = os.environ.get("CUDAL1_CACHE_DIR")
+    """``$CUDAL1_CACHE/peaks.json``, else ``~/.cache/cudal1/peaks.json``."""
+    base = os.environ.get("CUDAL1_CACHE")
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "cudal1") / "peaks.json"
 
 
