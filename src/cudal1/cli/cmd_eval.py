@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 from rich.table import Table
@@ -110,4 +109,4 @@ def _ms(x) -> str:
     return f"{x:.4f} ms" if x is not None else "-"
 
 
-__all__ = ["register", "run", "render", "fields"]
+__all__ = ["register", "run", "render"]

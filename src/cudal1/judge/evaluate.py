@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -512,4 +511,4 @@ def evaluate_many(jobs: list[tuple[Task, str]], device: str = "auto", config: Ju
     return Judge(device, config).evaluate_many(jobs, build_workers=build_workers, on_result=on_result)
 
 
-__all__ = ["Judge", "BuildResult", "evaluate", "evaluate_many", "concise_build_error", "subprocess"]
+__all__ = ["Judge", "BuildResult", "evaluate", "evaluate_many", "concise_build_error"]
