@@ -129,7 +129,9 @@ class ModelNew(nn.Module):
         return _cache[key].clone()
 """, judge_cache)
     assert v.verdict in ("rejected", "incorrect")
-    assert ids(v) & {"timed-output-mismatch", "output-mismatch"}
+    # Every trial after the first writes new values into the previous trial's input buffers, so
+    # the stale cached result is caught at run time on every run, not only when malloc reuses memory.
+    assert "output-mismatch" in ids(v)
 
 
 def test_timer_patching_rejected(judge_cache):
