@@ -37,6 +37,7 @@ class JudgeConfig:
     file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
     gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
     threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = all cores.")
+    prestart_processes: bool = _f(True, "In a batch (evaluate_many), start each next candidate's process while the current one is judged; it must be idle before any timing.")
     # --- caching -------------------------------------------------------------------------
     cache_dir: str = _f("", "Where reference outputs/timings and builds are cached; '' = ~/.cache/cudal1.")
     reference_cache: bool = _f(True, "Reuse the reference's timings and expected outputs across evaluations.")

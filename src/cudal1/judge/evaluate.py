@@ -69,6 +69,20 @@ class _Run:
             self.findings.append(Finding(id_, severity, message))
 
 
+@dataclass
+class _Slot:
+    """A started candidate process and its own working folder."""
+
+    key: tuple  # (sha256 of the source, device)
+    work: str
+    proc: WorkerProcess
+    prestarted: bool = False
+
+    def close(self):
+        self.proc.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
 def _toolchain_id() -> str:
     nvcc = shutil.which("nvcc") or ""
     return f"torch{torch.__version__}|cuda{torch.version.cuda}|{nvcc}"
@@ -99,6 +113,48 @@ class Judge:
         self.threads = self.config.threads or (os.cpu_count() or 1)
         self.device_name = device_name(self.device) if self.device.startswith("cuda") else device_name("cpu").split(" (")[0] + f" ({self.threads} threads)"
         self.torch_version = torch.__version__
+        # evaluate_many: the job after the current one, and its process once started early.
+        self._upcoming: tuple[Task, str] | None = None
+        self._spare: _Slot | None = None
+
+    # --- candidate processes -------------------------------------------------------------------
+    def _start_slot(self, source: str, device: str) -> _Slot:
+        work = tempfile.mkdtemp(prefix="cudal1-eval-")
+        proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device))
+        slot = _Slot((hashlib.sha256(source.encode()).hexdigest(), device), work, proc)
+        try:
+            proc.start()
+        except BaseException:
+            slot.close()
+            raise
+        return slot
+
+    def _candidate_slot(self, source: str, device: str) -> _Slot:
+        """This source's process: the spare one if it was started for it, otherwise a new one."""
+        spare = self._spare
+        if spare is not None and spare.key == (hashlib.sha256(source.encode()).hexdigest(), device):
+            self._spare = None
+            spare.prestarted = True
+            return spare
+        return self._start_slot(source, device)
+
+    def _prestart_upcoming(self):
+        """Start the next job's process (spawn, sandbox, torch import) while this one is judged.
+        A spare for a job that never came (its build failed) is replaced."""
+        if self._upcoming is None or not self.config.prestart_processes:
+            self.close()
+            return
+        key = (hashlib.sha256(self._upcoming[1].encode()).hexdigest(), self.device)
+        if self._spare is not None and self._spare.key == key:
+            return
+        self.close()
+        self._spare = self._start_slot(self._upcoming[1], self.device)
+
+    def close(self):
+        """Stop a process started ahead for a job that will not run."""
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
 
     # --- stage: build ----------------------------------------------------------------------------
     def build_dir(self, source: str) -> str:
@@ -257,75 +313,80 @@ class Judge:
             mark[0] = now
 
         run.details.setdefault("stage_s", stages)
-        with tempfile.TemporaryDirectory(prefix="cudal1-eval-") as work:
-            build_dir = self.build_dir(source)
-            ref_dir = ref.folder
-            ref_worker = WorkerProcess(self._spec("reference", ref_dir, ref_dir, device)) if live else None
-            cand = WorkerProcess(self._spec("candidate", work, build_dir, device))
-            try:
-                deadline = time.monotonic() + c.run_timeout_s
-                # Start the candidate's process now: it imports torch while the reference works
-                # (nothing is timed before both are ready).
-                cand.start()
-                if ref_worker:
-                    ref_worker.start()
-                    self._ask(ref_worker, "setup", c.run_timeout_s * 2, who="reference",
-                              **{**self._setup_fields(task, None, ref_dir, seeds.init_seed), "device": device})
-                    reply = self._ask(ref_worker, "trials", c.run_timeout_s * 2, who="reference", trials=seeds.trials, poison_bytes=0)
-                    ref.trials = {t["name"]: t for t in reply["trials"]}
-                    first = reply["trials"][0]
-                    ref.stochastic = first.get("same_seed_equal", True) and not first.get("other_seed_equal", True)
-                    ref.nondeterministic = not first.get("same_seed_equal", True)
-                    stage("reference_setup_trials")
-                run.details["sandbox_applied"] = cand.sandbox_description
-                reply = self._ask(cand, "setup", min(c.build_timeout_s, max(1.0, deadline - time.monotonic()) + c.build_timeout_s),
-                                  **{**self._setup_fields(task, source, work, seeds.init_seed), "device": device})
-                self._take_findings(reply, run)
-                stage("candidate_setup")
-                if ref.stochastic:
-                    run.add("stochastic-reference", "warn", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
-                if ref.nondeterministic:
-                    run.add("nondeterministic-reference", "warn", "the reference gives different outputs for the same seed; comparisons may be unreliable")
-                out_bytes = sum(_numel(l) * 4 for l in ref.trials[seeds.trials[0]["name"]]["leaves"])
-                reply = self._ask(cand, "trials", _left(deadline), trials=seeds.trials, poison_bytes=max(out_bytes * 2, 64 << 20))
-                self._take_findings(reply, run)
-                stage("candidate_trials")
-                self._check_trials(ref, reply["trials"], run)
-                stage("compare_trials")
-                self._ask(cand, "warmup", _left(deadline), seed=seeds.warmup_seed, calls=c.warmup)
-                if ref_worker:
-                    self._ask(ref_worker, "warmup", c.run_timeout_s * 2, who="reference", seed=seeds.warmup_seed, calls=c.warmup)
-                cand_times, cand_walls = [], []
-                for r, round_seeds in enumerate(seeds.rounds):
-                    name = f"r{r}"
-                    if ref_worker:  # alternate: reference round, then candidate round
-                        rr = self._ask(ref_worker, "time", c.run_timeout_s * 2, who="reference", seeds=round_seeds, name=name,
-                                       sample_key=seeds.sample_key)
-                        ref.times_ms.append(rr["times_ms"])
-                        ref.wall_ms.append(rr["wall_ms"])
-                        ref.samples[name] = rr["samples_path"]
-                        ref.last[name] = os.path.join(ref_dir, f"timed_{name}_last.pt")
-                    cr = self._ask(cand, "time", _left(deadline), seeds=round_seeds, name=name, sample_key=seeds.sample_key)
-                    self._take_findings(cr, run)
-                    cand_times.append(cr["times_ms"])
-                    cand_walls.append(cr["wall_ms"])
-                    stage("timing")
-                    self._check_timed(ref, name, cr["samples_path"], os.path.join(work, f"timed_{name}_last.pt"), run)
-                    stage("compare_timed")
-                if device.startswith("cuda") and c.profile_kernels:
-                    pr = self._ask(cand, "profile", _left(deadline), seed=seeds.warmup_seed, calls=3)
-                    run.kernels = pr.get("kernels", [])
-                    if live and ref_worker:
-                        ref.kernels = self._ask(ref_worker, "profile", c.run_timeout_s, who="reference", seed=seeds.warmup_seed, calls=3).get("kernels", [])
-                    self._check_ghost_kernels(source, run)
-                    stage("profile")
-                audit = self._ask(cand, "audit", _left(deadline))
-                self._take_findings(audit, run)
-                stage("audit")
-            finally:
-                cand.close()
-                if ref_worker:
-                    ref_worker.close()
+        # The candidate's process: started by the previous evaluation of a batch when this source
+        # was next in line, otherwise now, so that it imports torch while the reference works
+        # (nothing is timed before both are ready).
+        slot = self._candidate_slot(source, device)
+        run.details["process_prestarted"] = slot.prestarted
+        work, cand = slot.work, slot.proc
+        ref_dir = ref.folder
+        ref_worker = WorkerProcess(self._spec("reference", ref_dir, ref_dir, device)) if live else None
+        try:
+            deadline = time.monotonic() + c.run_timeout_s
+            self._prestart_upcoming()
+            if ref_worker:
+                ref_worker.start()
+                self._ask(ref_worker, "setup", c.run_timeout_s * 2, who="reference",
+                          **{**self._setup_fields(task, None, ref_dir, seeds.init_seed), "device": device})
+                reply = self._ask(ref_worker, "trials", c.run_timeout_s * 2, who="reference", trials=seeds.trials, poison_bytes=0)
+                ref.trials = {t["name"]: t for t in reply["trials"]}
+                first = reply["trials"][0]
+                ref.stochastic = first.get("same_seed_equal", True) and not first.get("other_seed_equal", True)
+                ref.nondeterministic = not first.get("same_seed_equal", True)
+                stage("reference_setup_trials")
+            run.details["sandbox_applied"] = cand.sandbox_description
+            reply = self._ask(cand, "setup", min(c.build_timeout_s, max(1.0, deadline - time.monotonic()) + c.build_timeout_s),
+                              **{**self._setup_fields(task, source, work, seeds.init_seed), "device": device})
+            self._take_findings(reply, run)
+            stage("candidate_setup")
+            if ref.stochastic:
+                run.add("stochastic-reference", "warn", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
+            if ref.nondeterministic:
+                run.add("nondeterministic-reference", "warn", "the reference gives different outputs for the same seed; comparisons may be unreliable")
+            out_bytes = sum(_numel(l) * 4 for l in ref.trials[seeds.trials[0]["name"]]["leaves"])
+            reply = self._ask(cand, "trials", _left(deadline), trials=seeds.trials, poison_bytes=max(out_bytes * 2, 64 << 20))
+            self._take_findings(reply, run)
+            stage("candidate_trials")
+            self._check_trials(ref, reply["trials"], run)
+            stage("compare_trials")
+            if self._spare is not None:
+                # The next job's process must be idle (imports done) before anything is timed.
+                self._spare.proc.wait_ready(c.run_timeout_s)
+                stage("wait_next_process")
+            self._ask(cand, "warmup", _left(deadline), seed=seeds.warmup_seed, calls=c.warmup)
+            if ref_worker:
+                self._ask(ref_worker, "warmup", c.run_timeout_s * 2, who="reference", seed=seeds.warmup_seed, calls=c.warmup)
+            cand_times, cand_walls = [], []
+            for r, round_seeds in enumerate(seeds.rounds):
+                name = f"r{r}"
+                if ref_worker:  # alternate: reference round, then candidate round
+                    rr = self._ask(ref_worker, "time", c.run_timeout_s * 2, who="reference", seeds=round_seeds, name=name,
+                                   sample_key=seeds.sample_key)
+                    ref.times_ms.append(rr["times_ms"])
+                    ref.wall_ms.append(rr["wall_ms"])
+                    ref.samples[name] = rr["samples_path"]
+                    ref.last[name] = os.path.join(ref_dir, f"timed_{name}_last.pt")
+                cr = self._ask(cand, "time", _left(deadline), seeds=round_seeds, name=name, sample_key=seeds.sample_key)
+                self._take_findings(cr, run)
+                cand_times.append(cr["times_ms"])
+                cand_walls.append(cr["wall_ms"])
+                stage("timing")
+                self._check_timed(ref, name, cr["samples_path"], os.path.join(work, f"timed_{name}_last.pt"), run)
+                stage("compare_timed")
+            if device.startswith("cuda") and c.profile_kernels:
+                pr = self._ask(cand, "profile", _left(deadline), seed=seeds.warmup_seed, calls=3)
+                run.kernels = pr.get("kernels", [])
+                if live and ref_worker:
+                    ref.kernels = self._ask(ref_worker, "profile", c.run_timeout_s, who="reference", seed=seeds.warmup_seed, calls=3).get("kernels", [])
+                self._check_ghost_kernels(source, run)
+                stage("profile")
+            audit = self._ask(cand, "audit", _left(deadline))
+            self._take_findings(audit, run)
+            stage("audit")
+        finally:
+            slot.close()
+            if ref_worker:
+                ref_worker.close()
         self._check_wallclock(cand_times, cand_walls, run)
         flat_c = [t for r in cand_times for t in r]
         flat_r = [t for r in ref.times_ms for t in r]
@@ -443,20 +504,27 @@ class Judge:
 
     # --- many candidates ---------------------------------------------------------------------------------
     def evaluate_many(self, jobs: list[tuple[Task, str]], build_workers: int = 2, on_result=None) -> list[Verdict]:
-        """Builds run ahead on a pool of CPU workers; evaluations run one at a time on the device."""
+        """Builds run ahead on a pool of CPU workers; evaluations run one at a time on the device,
+        each next job's process starting while the current one is judged (never while timing)."""
         results: list[Verdict | None] = [None] * len(jobs)
-        with ThreadPoolExecutor(max_workers=max(1, build_workers)) as pool:
-            builds = [pool.submit(self.build, t, s) for t, s in jobs]
-            for i, ((task, source), fut) in enumerate(zip(jobs, builds)):
-                try:
-                    results[i] = self.evaluate(task, source, prebuilt=fut.result())
-                except Exception as e:  # noqa: BLE001 - one broken job must not stop the others
-                    log.exception("evaluation %d failed inside the judge", i)
-                    results[i] = Verdict("runtime_error", False, None, None, None, None,
-                                         (Finding("crash", "reject", f"judge error: {type(e).__name__}: {e}"),),
-                                         self.device_name, self.torch_version, details={"error": str(e)})
-                if on_result:
-                    on_result(i, results[i])
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, build_workers)) as pool:
+                builds = [pool.submit(self.build, t, s) for t, s in jobs]
+                for i, ((task, source), fut) in enumerate(zip(jobs, builds)):
+                    # While this job is judged, the next one's process starts (before any timing).
+                    self._upcoming = jobs[i + 1] if i + 1 < len(jobs) else None
+                    try:
+                        results[i] = self.evaluate(task, source, prebuilt=fut.result())
+                    except Exception as e:  # noqa: BLE001 - one broken job must not stop the others
+                        log.exception("evaluation %d failed inside the judge", i)
+                        results[i] = Verdict("runtime_error", False, None, None, None, None,
+                                             (Finding("crash", "reject", f"judge error: {type(e).__name__}: {e}"),),
+                                             self.device_name, self.torch_version, details={"error": str(e)})
+                    if on_result:
+                        on_result(i, results[i])
+        finally:
+            self._upcoming = None
+            self.close()
         return results  # type: ignore[return-value]
 
 

@@ -85,6 +85,14 @@ class WorkerProcess:
         self._rx_fd = c2p_r
         self._buf = b""
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Block until the process has finished starting (its imports answer a ping). False if it
+        died or did not answer: the evaluation that takes it over reports that itself."""
+        try:
+            return bool(self.request("ping", timeout_s).get("ok"))
+        except (WorkerDied, WorkerTimeout):
+            return False
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             self._log.flush()

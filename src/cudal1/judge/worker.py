@@ -498,7 +498,7 @@ def main(argv: list[str]) -> int:
     tx = os.fdopen(fd_out, "w", encoding="utf-8")
     worker = Worker(role)
     worker.native_threads = None
-    handlers = {"setup": worker.setup, "trials": worker.trials, "warmup": worker.warmup, "time": worker.time_round,
+    handlers = {"ping": lambda cmd: {"ok": True}, "setup": worker.setup, "trials": worker.trials, "warmup": worker.warmup, "time": worker.time_round,
                 "profile": worker.profile, "audit": worker.audit}
     for line in rx:
         cmd = json.loads(line)

@@ -1,0 +1,51 @@
+"""evaluate_many starts each next job's candidate process while the current one is judged."""
+
+from __future__ import annotations
+
+from cudal1.judge import JudgeConfig
+from cudal1.judge.evaluate import Judge
+from cudal1.judge.guard import child_pids
+
+from judge_helpers import RELU_TASK, make_task
+
+GOOD = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return torch.clamp_min(x, 0.0) * 2.0
+"""
+ALSO_GOOD = GOOD.replace("torch.clamp_min(x, 0.0) * 2.0", "torch.relu(x) + torch.relu(x)")
+# Needs a build (load_inline), and the build fails: no measurement, so the process started
+# ahead for it is never taken over.
+BROKEN_BUILD = """
+import torch, torch.nn as nn
+from torch.utils.cpp_extension import load_inline
+raise RuntimeError("no compiler today")
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2.0
+"""
+WRONG = GOOD.replace("* 2.0", "* 3.0")
+
+
+def test_next_process_is_prestarted_and_nothing_is_left_running(judge_cache):
+    task = make_task(RELU_TASK)
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache))
+    jobs = [(task, GOOD), (task, ALSO_GOOD), (task, WRONG), (task, BROKEN_BUILD), (task, GOOD)]
+    verdicts = judge.evaluate_many(jobs)
+    assert [v.verdict for v in verdicts] == ["accepted", "accepted", "incorrect", "build_error", "accepted"], \
+        [v.to_record() for v in verdicts]
+    started_ahead = [v.details.get("process_prestarted") for v in verdicts]
+    # The first has nobody before it; the fifth followed a job whose spare was never taken over.
+    assert started_ahead == [False, True, True, None, False]
+    # A pre-started process judges like a fresh one: same seeds, same checks.
+    assert verdicts[2].finding_ids() and "output-mismatch" in verdicts[2].finding_ids()
+    assert judge._spare is None and not child_pids()
+
+
+def test_prestarted_process_of_a_broken_job_is_stopped_when_the_batch_ends(judge_cache):
+    task = make_task(RELU_TASK)
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache))
+    verdicts = judge.evaluate_many([(task, GOOD), (task, BROKEN_BUILD)])
+    assert [v.verdict for v in verdicts] == ["accepted", "build_error"]
+    assert judge._spare is None and not child_pids()
