@@ -317,7 +317,7 @@ class Judge:
         # was next in line, otherwise now, so that it imports torch while the reference works
         # (nothing is timed before both are ready).
         slot = self._candidate_slot(source, device)
-        run.details["process_prestarted"] = slot.prestarted
+        run.details.setdefault("process_prestarted", slot.prestarted)  # the first measurement's
         work, cand = slot.work, slot.proc
         ref_dir = ref.folder
         ref_worker = WorkerProcess(self._spec("reference", ref_dir, ref_dir, device)) if live else None

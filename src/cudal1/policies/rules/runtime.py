@@ -34,5 +34,30 @@ class _PinnedShapes:
         return torch.full(shape, value, dtype=dtype, device=device)
 
 
+class _WeightValues:
+    """Values computed from the weights alone, kept while the weights stay the same.
+
+    Kept values are reused only if every weight is the very tensor seen before, with the same
+    version counter (bumped by each in-place write: ``load_state_dict``, optimizer steps), device,
+    dtype and shape; otherwise they are computed again. While autograd records and a weight
+    requires grad, they are computed on every call so that gradients reach the weights."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.weights = ()
+        self.state = ()
+        self.values = None
+
+    def get(self, weights):
+        if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+            return self.fn(*weights)
+        state = tuple((w._version, w.device, w.dtype, tuple(w.shape)) for w in weights)
+        same = len(weights) == len(self.weights) and all(a is b for a, b in zip(weights, self.weights))
+        if not same or state != self.state or self.values is None:
+            self.values = self.fn(*weights)
+            self.weights, self.state = tuple(weights), state
+        return self.values
+
+
 def helper_source(obj) -> str:
     return textwrap.dedent(inspect.getsource(obj))

@@ -33,6 +33,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .analysis import TracedTask, node_dtype, node_shape
 from .codegen import GraphForward, Helper, graph_forward
+from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
     arg,
     graph_has_inplace,
@@ -239,8 +240,8 @@ def reduce_after_linear(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     inf - inf = NaN, and a zero weight meeting an infinite input gives NaN); then every
     infinite column's summed weight times its input also has sign s and the rewrite gives the
     same s*inf. The two can differ when a finite partial sum overflows float32 in one order and
-    not the other (inputs near 1e38). The weight reduction runs on every call, so it always
-    uses the current weights."""
+    not the other (inputs near 1e38). The weight reduction depends on the weights alone, so
+    `folding.fold_weight_values` keeps it between calls and recomputes it when a weight changes."""
     out = []
     for n in list(gm.graph.nodes):
         k = kind(n, gm)
@@ -500,6 +501,13 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         if not step:
             break
     helpers, sources, init_lines, imports = [], [], [], []
+    folded, fold_source = fold_weight_values(gm, ctx)
+    if folded:
+        recompile(gm)
+        _propagate(gm, traced)
+        rewrites += folded
+        sources.append(fold_source)
+        init_lines.append(f"self._weight_values = _WeightValues({FOLD_FUNCTION})")
     if pin_values:
         pinned = replace_pinned_values(gm, ctx)
         if pinned:
