@@ -367,13 +367,33 @@ def test_remeasure_disagreement_keeps_the_lower_figure(judge_cache):
 
 
 def test_reference_is_cached_then_retimed_when_stale(judge_cache):
-    judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9)
-    v1 = judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9)
-    v2 = judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9)
+    # (pace_tolerance=1: this test is about age, not about the machine's load during the tests)
+    judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9, pace_tolerance=1.0)
+    v1 = judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9, pace_tolerance=1.0)
+    v2 = judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=1e9, pace_tolerance=1.0)
     assert v1.details["reference_cached"] is True and v2.details["reference_cached"] is True
     assert v2.details["ref_times_ms"] == v1.details["ref_times_ms"]
     v3 = judge(RELU_TASK, GOOD, judge_cache, reference_cache_max_age_s=0.0)
     assert v3.details["reference_cached"] is False
+
+
+def test_reference_is_retimed_when_the_machine_runs_at_another_pace(tmp_path):
+    # Timings cached while the machine was busy (or its clocks were different) must not be
+    # compared with a candidate timed now: the judge notices the pace changed and re-times.
+    cache = str(tmp_path)
+    judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9)
+    metas = list(Path(cache, "reference").glob("*/meta.json"))
+    assert len(metas) == 1
+    meta = json.loads(metas[0].read_text())
+    assert meta["pace_ms"] > 0
+    meta["pace_ms"] *= 4.0  # as if the reference had been timed on a machine four times slower
+    metas[0].write_text(json.dumps(meta))
+    v = judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9)
+    assert v.details["reference_cached"] is False
+    assert v.details["reference_retimed"]["cached_pace_ms"] == meta["pace_ms"]
+    # re-published with the pace of now: the next evaluation reuses it
+    v2 = judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9, pace_tolerance=1.0)
+    assert v2.details["reference_cached"] is True and "reference_retimed" not in v2.details
 
 
 def test_wallclock_cross_check_flags_lying_timers():

@@ -42,6 +42,7 @@ class JudgeConfig:
     cache_dir: str = _f("", "Where reference outputs/timings and builds are cached; '' = ~/.cache/cudal1.")
     reference_cache: bool = _f(True, "Reuse the reference's timings and expected outputs across evaluations.")
     reference_cache_max_age_s: float = _f(24 * 3600.0, "Reference timings older than this are re-measured.")
+    pace_tolerance: float = _f(0.15, "Cached reference timings are reused only while a fixed workload runs within this fraction of its time when they were taken (same machine load and clocks); otherwise the reference is timed again.")
     profile_kernels: bool = _f(True, "On CUDA, list the kernels the candidate launched (torch.profiler).")
     best_speedup: float | None = _f(None, "Best speedup seen so far for this task (for re-measurement).")
     allow_lower_precision: bool = _f(False, "Accept candidates that compute in TF32/fp16/bf16 (still reported as warn).")

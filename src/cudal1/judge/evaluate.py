@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -26,6 +26,7 @@ from .compare import compare_leaves, compare_samples
 from .config import JudgeConfig
 from .device import device_name, resolve_device
 from .process import WorkerDied, WorkerProcess, WorkerSpec, WorkerTimeout
+from .pace import measure_pace, pace_agrees
 from .reference import ReferenceData, cache_root, cached_reference, publish
 from .verdict import Finding, KernelShare, Verdict
 
@@ -219,8 +220,18 @@ class Judge:
             run.details["error"] = prebuilt.error
             return self._verdict(kind, run, t_start)
         ref = cached_reference(task, self.device_name, self.torch_version, self.config, self.threads)
+        pace = measure_pace(self.device, self.threads)
+        if ref.complete and not pace_agrees(ref.pace_ms, pace, self.config.pace_tolerance):
+            # The machine is not running as it was when the reference was timed (other load,
+            # other clocks): its cached timings would skew the speedup, so time it again.
+            run.details["reference_retimed"] = {"cached_pace_ms": ref.pace_ms, "pace_ms": round(pace, 4)}
+            ref = cached_reference(task, self.device_name, self.torch_version,
+                                   replace(self.config, reference_cache_max_age_s=0.0), self.threads)
         live = not ref.complete
+        if live:
+            ref.pace_ms = pace
         run.details["reference_cached"] = not live
+        run.details["pace_ms"] = round(pace, 4)
         try:
             speedup_times = self._measure(task, source, ref, live, run, self.device)
         except _Stop as stop:
@@ -283,7 +294,6 @@ class Judge:
         if device.startswith("cuda") and torch.cuda.device_count() > 1:
             index = int(device.split(":")[1]) if ":" in device else 0
             device = f"cuda:{(index + 1) % torch.cuda.device_count()}"
-        from dataclasses import replace
 
         fresh = cached_reference(task, self.device_name, self.torch_version, replace(self.config, reference_cache=False), self.threads)
         try:

@@ -59,6 +59,7 @@ class ReferenceData:
     samples: dict = field(default_factory=dict)  # round name -> path
     last: dict = field(default_factory=dict)  # round name -> path of the last timed output
     kernels: list = field(default_factory=list)
+    pace_ms: float | None = None  # `pace.measure_pace` when the timings were taken
     stochastic: bool = False
     nondeterministic: bool = False
     complete: bool = False
