@@ -39,15 +39,27 @@ def main() -> None:
     t0 = time.monotonic()
     first = judge.evaluate(task, src)  # builds, times the reference, fills the cache
     first_s = time.monotonic() - t0
+    say = Console().print
+    say(f"first: {first_s:.2f} s {first.verdict} speedup={first.speedup} stages={first.details.get('stage_s')}")
     build = judge.build(task, src)
     walls = []
-    for _ in range(a.repeats):
+    for k in range(a.repeats):
         t0 = time.monotonic()
         v = judge.evaluate(task, src, prebuilt=build)
         walls.append(time.monotonic() - t0)
+        say(f"single {k + 1}: {walls[-1]:.2f} s {v.verdict} speedup={v.speedup} cached={v.details.get('reference_cached')} "
+            f"pace={v.details.get('pace_ms')} stages={v.details.get('stage_s')}")
     # The same evaluations as one batch: each next candidate process starts while one is judged.
     t0 = time.monotonic()
-    batch = judge.evaluate_many([(task, src)] * a.repeats)
+    mark = [t0]
+
+    def done(i, verdict):
+        now = time.monotonic()
+        say(f"batch {i + 1}: {now - mark[0]:.2f} s {verdict.verdict} speedup={verdict.speedup} "
+            f"prestarted={verdict.details.get('process_prestarted')} stages={verdict.details.get('stage_s')}")
+        mark[0] = now
+
+    batch = judge.evaluate_many([(task, src)] * a.repeats, on_result=done)
     batch_s = (time.monotonic() - t0) / a.repeats
     table = Table(title=f"judge overhead on {task.id} ({judge.device_name}, torch {judge.torch_version})")
     for col in ("first evaluation (s)", "cached reference, prebuilt (median s)", "same, in a batch (s each)", "verdict", "speedup"):

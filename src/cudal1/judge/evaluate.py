@@ -149,7 +149,10 @@ class Judge:
         if self._spare is not None and self._spare.key == key:
             return
         self.close()
-        self._spare = self._start_slot(self._upcoming[1], self.device)
+        try:
+            self._spare = self._start_slot(self._upcoming[1], self.device)
+        except OSError as e:  # the next job then starts its own process, as without a batch
+            log.warning("could not start the next candidate's process ahead: %s", e)
 
     def close(self):
         """Stop a process started ahead for a job that will not run."""

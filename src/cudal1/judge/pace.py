@@ -9,9 +9,9 @@ The workload mixes a compute-bound matmul and a memory-bound elementwise pass, l
 
 from __future__ import annotations
 
-import time
-
 import torch
+
+from ..tasks.runtime import time_callable
 
 _CPU = {"n": 256, "elems": 1 << 22}
 _CUDA = {"n": 2048, "elems": 1 << 25}
@@ -34,23 +34,9 @@ def measure_pace(device: str, threads: int, repeats: int = 9) -> float:
             torch.mm(a, b)
         torch.add(v, 1.0).mul_(0.5)
 
-    times = []
     try:
         with torch.no_grad():
-            work()  # warm-up
-            for _ in range(repeats):
-                if cuda:
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    torch.cuda.synchronize(device)
-                    start.record()
-                    work()
-                    end.record()
-                    end.synchronize()
-                    times.append(start.elapsed_time(end))
-                else:
-                    t0 = time.perf_counter()
-                    work()
-                    times.append((time.perf_counter() - t0) * 1e3)
+            times = time_callable(work, device, iters=repeats, warmup=1)
     finally:
         if not cuda:
             torch.set_num_threads(before)
