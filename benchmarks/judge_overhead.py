@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     task = resolve_task(a.task, size=a.size)
-    judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9))
+    judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9, prestart_processes="on"))
     src = reference_as_candidate(task)
     t0 = time.monotonic()
     first = judge.evaluate(task, src)  # builds, times the reference, fills the cache

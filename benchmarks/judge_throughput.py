@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("--json")
     a = p.parse_args()
     tasks = load_suite("builtin", size=a.size, level=a.level).tasks[: a.limit]
-    judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9, prestart_processes=not a.no_prestart))
+    judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9, prestart_processes="off" if a.no_prestart else "on"))
     jobs = [(t, reference_as_candidate(t)) for t in tasks]
     table = Table(title=f"judge throughput ({judge.device_name}, torch {judge.torch_version}, "
                         f"processes {'started when needed' if a.no_prestart else 'started ahead'})")

@@ -30,7 +30,7 @@ WRONG = GOOD.replace("* 2.0", "* 3.0")
 
 def test_next_process_is_prestarted_and_nothing_is_left_running(judge_cache):
     task = make_task(RELU_TASK)
-    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache))
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
     jobs = [(task, GOOD), (task, ALSO_GOOD), (task, WRONG), (task, BROKEN_BUILD), (task, GOOD)]
     verdicts = judge.evaluate_many(jobs)
     assert [v.verdict for v in verdicts] == ["accepted", "accepted", "incorrect", "build_error", "accepted"], \
@@ -45,7 +45,14 @@ def test_next_process_is_prestarted_and_nothing_is_left_running(judge_cache):
 
 def test_prestarted_process_of_a_broken_job_is_stopped_when_the_batch_ends(judge_cache):
     task = make_task(RELU_TASK)
-    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache))
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
     verdicts = judge.evaluate_many([(task, GOOD), (task, BROKEN_BUILD)])
     assert [v.verdict for v in verdicts] == ["accepted", "build_error"]
     assert judge._spare is None and not child_pids()
+
+
+def test_prestart_off_starts_every_process_when_needed(judge_cache):
+    task = make_task(RELU_TASK)
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
+    verdicts = judge.evaluate_many([(task, GOOD), (task, ALSO_GOOD)])
+    assert [v.details.get("process_prestarted") for v in verdicts] == [False, False]

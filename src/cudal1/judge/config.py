@@ -37,7 +37,7 @@ class JudgeConfig:
     file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
     gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
     threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = all cores.")
-    prestart_processes: bool = _f(True, "In a batch (evaluate_many), start each next candidate's process while the current one is judged; it must be idle before any timing.")
+    prestart_processes: str = _f("auto", "In a batch (evaluate_many), start each next candidate's process while the current one is judged (it must be idle before any timing): on, off, or auto (on with 4 or more CPU cores; on fewer, the early start competes with the judged work).")
     # --- caching -------------------------------------------------------------------------
     cache_dir: str = _f("", "Where reference outputs/timings and builds are cached; '' = ~/.cache/cudal1.")
     reference_cache: bool = _f(True, "Reuse the reference's timings and expected outputs across evaluations.")
@@ -54,6 +54,8 @@ class JudgeConfig:
             raise ValueError("timed_calls and rounds must be positive")
         if self.sandbox not in ("auto", "strict", "basic", "off"):
             raise ValueError(f"sandbox must be auto, strict, basic or off, not {self.sandbox!r}")
+        if self.prestart_processes not in ("auto", "on", "off"):
+            raise ValueError(f"prestart_processes must be auto, on or off, not {self.prestart_processes!r}")
         if self.atol < 0 or self.rtol < 0:
             raise ValueError("tolerances must be non-negative")
 

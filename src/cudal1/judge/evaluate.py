@@ -142,7 +142,7 @@ class Judge:
     def _prestart_upcoming(self):
         """Start the next job's process (spawn, sandbox, torch import) while this one is judged.
         A spare for a job that never came (its build failed) is replaced."""
-        if self._upcoming is None or not self.config.prestart_processes:
+        if self._upcoming is None or not self._prestarting():
             self.close()
             return
         key = (hashlib.sha256(self._upcoming[1].encode()).hexdigest(), self.device)
@@ -153,6 +153,10 @@ class Judge:
             self._spare = self._start_slot(self._upcoming[1], self.device)
         except OSError as e:  # the next job then starts its own process, as without a batch
             log.warning("could not start the next candidate's process ahead: %s", e)
+
+    def _prestarting(self) -> bool:
+        mode = self.config.prestart_processes
+        return mode == "on" or (mode == "auto" and (os.cpu_count() or 1) >= 4)
 
     def close(self):
         """Stop a process started ahead for a job that will not run."""
