@@ -104,21 +104,25 @@ _SHIM = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
-def test_cuda_kernels_compile_with_nvcc(tmp_path):
+def _nvcc_compile(src: str, tmp_path) -> subprocess.CompletedProcess:
     import torch.utils.cpp_extension as ce
 
-    f = fuse(trace_task(ALL_KERNELS), "cuda")
-    _, src = f.kernel_sources()
-    assert "float4" in src and "multiProcessorCount" in src and "getCurrentCUDAStream" in src
-    assert "use_fast_math" not in f.extension_block().replace("no --use_fast_math", "")
     src = src.replace("#include <ATen/cuda/CUDAContext.h>", '#include "shim.h"').replace("#include <c10/cuda/CUDAGuard.h>\n", "")
     (tmp_path / "shim.h").write_text(_SHIM)
     (tmp_path / "k.cu").write_text(src)
     inc = [a for p in ce.include_paths() for a in ("-I", p)] + ["-I", sysconfig.get_paths()["include"], "-I", str(tmp_path)]
-    r = subprocess.run(["nvcc", "-c", str(tmp_path / "k.cu"), "-o", str(tmp_path / "k.o"), "-std=c++20", "-O3",
-                        "-arch=sm_90", "-DTORCH_EXTENSION_NAME=k", *inc], capture_output=True, text=True, check=False)
+    return subprocess.run(["nvcc", "-c", str(tmp_path / "k.cu"), "-o", str(tmp_path / "k.o"), "-std=c++20", "-O3",
+                           "-arch=sm_90", "-DTORCH_EXTENSION_NAME=k", *inc], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
+def test_cuda_kernels_compile_with_nvcc(tmp_path):
+    f = fuse(trace_task(ALL_KERNELS), "cuda")
+    _, src = f.kernel_sources()
+    assert "float4" in src and "multiProcessorCount" in src and "getCurrentCUDAStream" in src
+    assert "use_fast_math" not in f.extension_block().replace("no --use_fast_math", "")
+    r = _nvcc_compile(src, tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
 
@@ -131,6 +135,76 @@ def test_cuda_kernels_match_the_reference():
     from cudal1.tasks import exec_task_module
 
     mod = exec_task_module(ALL_KERNELS.source)
+    torch.manual_seed(0)
+    ref = mod.Model().cuda()
+    torch.manual_seed(0)
+    new = ns["ModelNew"]().cuda()
+    inputs = [x.cuda() * 3 for x in mod.get_inputs()]
+    with torch.no_grad():
+        for r, n in zip(ref(*inputs), new(*inputs)):
+            assert torch.allclose(r, n, atol=1e-5, rtol=1e-5)
+
+
+RMS_NORMS = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.RMSNorm([6, 10], eps=1e-6)
+
+    def forward(self, img, seq):
+        a = img / torch.sqrt(torch.mean(img ** 2, dim=1, keepdim=True) + 1e-5)  # channels of NCHW
+        b = seq * torch.rsqrt(seq.pow(2).mean(-1, keepdim=True) + 1e-6)  # the last dim
+        c = self.norm(seq)  # module with a weight, over the last two dims
+        d = F.rms_norm(seq, (10,))  # eps=None: float32 machine epsilon
+        return a, b, c, d
+""", "[torch.randn(2, 8, 5, 7), torch.randn(3, 6, 10)]", name="RmsNorms")
+
+
+def test_rms_norms_are_detected_written_out_or_as_modules():
+    f = fuse(trace_task(RMS_NORMS), "cpu")
+    assert [k.name for k in f.kernels] == ["rms_norm_0", "rms_norm_1", "rms_norm_2", "rms_norm_3"]
+    assert [(k.dim_start, k.dim_end) for k in f.kernels] == [(1, 2), (2, 3), (1, 3), (2, 3)]
+    # a squared value that is used elsewhere stays as written
+    shared = make_task("""
+class Model(nn.Module):
+    def forward(self, x):
+        sq = x * x
+        return x / torch.sqrt(sq.mean(dim=1, keepdim=True) + 1e-5), sq
+""", "[torch.randn(2, 8, 5)]", name="RmsShared")
+    f = fuse(trace_task(shared), "cpu")
+    assert f is None or not any(k.name.startswith("rms_norm") for k in f.kernels)
+
+
+@pytest.mark.slow
+def test_rms_norm_cpu_kernels_match_the_reference():
+    p = RulesPolicy().build(trace_task(RMS_NORMS), Plan(("fuse",)), "cpu")
+    for fn in (None, scaled(50.0), scaled(1.0, special=True)):
+        refs, news = run_pair(RMS_NORMS, p.source, fn)
+        for r, n in zip(refs, news):
+            assert r.shape == n.shape
+            assert torch.equal(torch.isnan(r), torch.isnan(n))
+            m = ~torch.isnan(r)
+            assert torch.allclose(r[m], n[m], atol=1e-5, rtol=1e-5), (r - n).abs().max()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
+def test_rms_norm_cuda_kernels_compile_with_nvcc(tmp_path):
+    _, src = fuse(trace_task(RMS_NORMS), "cuda").kernel_sources()
+    assert "_strided<<<" in src and "_rows<<<" in src
+    r = _nvcc_compile(src, tmp_path)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_rms_norm_cuda_kernels_match_the_reference():
+    p = RulesPolicy().build(trace_task(RMS_NORMS), Plan(("fuse",)), "cuda")
+    ns = {}
+    exec(compile(p.source, "c", "exec"), ns)  # noqa: S102 - our own generated candidate
+    from cudal1.tasks import exec_task_module
+
+    mod = exec_task_module(RMS_NORMS.source)
     torch.manual_seed(0)
     ref = mod.Model().cuda()
     torch.manual_seed(0)

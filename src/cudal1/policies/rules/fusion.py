@@ -91,6 +91,23 @@ class RowKernel:
         return f"torch::Tensor {self.name}(torch::Tensor x);"
 
 
+@dataclass
+class RmsKernel:
+    """RMS normalization over the contiguous dims [dim_start, dim_end): x / sqrt(mean(x^2) + eps),
+    times an optional weight over the normalized positions."""
+
+    name: str
+    doc: str
+    dim_start: int
+    dim_end: int
+    op: str = "rms_norm"
+    kind: str = "rms"
+
+    @property
+    def signature(self) -> str:
+        return f"torch::Tensor {self.name}(torch::Tensor x, c10::optional<torch::Tensor> weight, double eps);"
+
+
 # kind -> C expression builder (a is the main value; extra positional/keyword args of the node)
 def _unary(expr: str):
     return lambda a, node, gm: expr.format(a=a)
@@ -357,6 +374,78 @@ def _row_kernel_for(node: fx.Node, gm: fx.GraphModule, index: int) -> tuple[RowK
     return None
 
 
+def _single_use(n) -> bool:
+    return isinstance(n, fx.Node) and len(n.users) == 1
+
+
+def _rms_norm_for(node: fx.Node, gm: fx.GraphModule, index: int):
+    """(kernel, call args, nodes the kernel replaces, last first) for an RMS normalization
+    ending at ``node``, else None. Matches RMSNorm modules and ``F.rms_norm`` over trailing dims,
+    and the written-out form ``x / sqrt(mean(x**2 | x*x, dim=d, keepdim=True) + eps)`` or
+    ``x * rsqrt(...)`` over one dim, whose intermediate values are used nowhere else."""
+    k = kind(node, gm)
+    name = f"rms_norm_{index}"
+    if k == "rms_norm":
+        x = node.args[0] if node.args else None
+        shape = node_shape(x)
+        if shape is None or node_dtype(x) != torch.float32:
+            return None
+        mod = module_of(node, gm)
+        if mod is not None:
+            ns, eps, w = tuple(mod.normalized_shape), mod.eps, None
+            if mod.weight is not None:
+                with gm.graph.inserting_before(node):
+                    w = gm.graph.get_attr(f"{node.target}.weight")
+        else:
+            ns, w, eps = arg(node, 1, "normalized_shape"), arg(node, 2, "weight"), arg(node, 3, "eps")
+            if not isinstance(ns, (list, tuple)) or not all(isinstance(v, int) for v in ns):
+                return None
+        eps = float(torch.finfo(torch.float32).eps) if eps is None else eps  # torch's default for eps=None
+        nd = len(shape)
+        if not isinstance(eps, float) or not ns or tuple(shape[nd - len(ns):]) != tuple(ns):
+            return None
+        return RmsKernel(name, f"rms_norm over the last {len(ns)} dim(s)", nd - len(ns), nd), [x, w, float(eps)], [node]
+    # written out: x / sqrt(E) or x * rsqrt(E), E = mean(S, dim=d, keepdim=True) + eps, S = x*x
+    if k == "truediv" and len(node.args) == 2 and isinstance(node.args[1], fx.Node) and kind(node.args[1], gm) == "sqrt":
+        x, root = node.args
+    elif k == "mul" and len(node.args) == 2:
+        a, b = node.args
+        if isinstance(b, fx.Node) and kind(b, gm) == "rsqrt":
+            x, root = a, b
+        elif isinstance(a, fx.Node) and kind(a, gm) == "rsqrt":
+            x, root = b, a
+        else:
+            return None
+    else:
+        return None
+    if not isinstance(x, fx.Node) or not _single_use(root) or len(root.args) != 1 or root.kwargs:
+        return None
+    e = root.args[0]
+    if not _single_use(e) or kind(e, gm) != "add" or len(e.args) != 2 or e.kwargs:
+        return None
+    mean, eps = (e.args[0], e.args[1]) if isinstance(e.args[0], fx.Node) else (e.args[1], e.args[0])
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0 or not _single_use(mean) or kind(mean, gm) != "mean":
+        return None
+    dim, keepdim = arg(mean, 1, "dim"), arg(mean, 2, "keepdim", False)
+    if isinstance(dim, (list, tuple)) and len(dim) == 1:
+        dim = dim[0]
+    if not isinstance(dim, int) or keepdim is not True or "dtype" in mean.kwargs or len(mean.args) > 3:
+        return None
+    sq = mean.args[0]
+    if not _single_use(sq):
+        return None
+    ks = kind(sq, gm)
+    squares = (ks == "pow" and len(sq.args) == 2 and sq.args[0] is x and sq.args[1] == 2) or \
+              (ks == "mul" and len(sq.args) == 2 and sq.args[0] is x and sq.args[1] is x) or \
+              (ks == "square" and len(sq.args) == 1 and sq.args[0] is x)
+    shape = node_shape(x)
+    if not squares or sq.kwargs or shape is None or node_dtype(x) != torch.float32 or node_shape(node) != shape:
+        return None
+    d = dim % len(shape)
+    return (RmsKernel(name, f"rms_norm over dim {d} (written out)", d, d + 1), [x, None, float(eps)],
+            [node, root, e, mean, sq])
+
+
 def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
     """Fuse epilogues and replace row reductions in the traced (or already simplified) graph.
     None when nothing applies."""
@@ -370,6 +459,24 @@ def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
     kernels: list = []
     helpers: list[Helper] = []
     rewrites: list[str] = []
+    # RMS normalizations (before the row reductions: their mean is the kernel's)
+    for n in list(gm.graph.nodes):
+        if n.op not in ("call_function", "call_method", "call_module"):
+            continue
+        found = _rms_norm_for(n, gm, len(kernels))
+        if found is None:
+            continue
+        rk, args, replaced = found
+        h = _launcher(rk.name, ["x", "weight", "eps"], rk.doc + " (generated kernel)")
+        with gm.graph.inserting_before(n):
+            new = gm.graph.create_node("call_function", h.fn, tuple(args), name=f"{rk.name}_out")
+        new.meta = dict(n.meta)
+        n.replace_all_uses_with(new)
+        for r in replaced:
+            gm.graph.erase_node(r)
+        kernels.append(rk)
+        helpers.append(h)
+        rewrites.append(f"rms-norm-kernel: {rk.doc} -> {rk.name}")
     # row reductions
     for n in list(gm.graph.nodes):
         if n.op not in ("call_function", "call_method", "call_module"):
