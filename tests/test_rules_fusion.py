@@ -75,18 +75,25 @@ class Model(nn.Module):
     assert fuse(trace_task(task), "cpu") is None
 
 
-@pytest.mark.slow
-def test_cpu_kernels_match_the_reference():
-    """One C++/OpenMP build (cached by torch afterwards) covering every generator."""
-    p = RulesPolicy().build(trace_task(ALL_KERNELS), Plan(("fuse",)), "cpu")
-    assert "load_inline" in p.source and "#pragma omp parallel for" in p.source
-    for fn in (None, scaled(5.0), scaled(1.0, special=True)):
-        refs, news = run_pair(ALL_KERNELS, p.source, fn)
+def _matches_on_cpu(task, scale: float, atol: float) -> str:
+    """Build the fuse candidate for the CPU and compare it with the reference on the task's
+    inputs, scaled ones, and ones with +-inf and NaN planted. Returns the candidate source."""
+    p = RulesPolicy().build(trace_task(task), Plan(("fuse",)), "cpu")
+    for fn in (None, scaled(scale), scaled(1.0, special=True)):
+        refs, news = run_pair(task, p.source, fn)
         for r, n in zip(refs, news):
             assert r.shape == n.shape
             assert torch.equal(torch.isnan(r), torch.isnan(n))
             m = ~torch.isnan(r)
-            assert torch.allclose(r[m], n[m], atol=2e-5, rtol=1e-5), (r - n).abs().max()
+            assert torch.allclose(r[m], n[m], atol=atol, rtol=1e-5), (r - n).abs().max()
+    return p.source
+
+
+@pytest.mark.slow
+def test_cpu_kernels_match_the_reference():
+    """One C++/OpenMP build (cached by torch afterwards) covering every generator."""
+    source = _matches_on_cpu(ALL_KERNELS, 5.0, 2e-5)
+    assert "load_inline" in source and "#pragma omp parallel for" in source
 
 
 # Declarations of the CUDA-side torch APIs the kernels use: this machine's toolkit lacks the
@@ -126,15 +133,13 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     assert r.returncode == 0, r.stderr[-4000:]
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_kernels_match_the_reference():
-    p = RulesPolicy().build(trace_task(ALL_KERNELS), Plan(("fuse",)), "cuda")
+def _matches_on_cuda(task):
+    p = RulesPolicy().build(trace_task(task), Plan(("fuse",)), "cuda")
     ns = {}
     exec(compile(p.source, "c", "exec"), ns)  # noqa: S102 - our own generated candidate
     from cudal1.tasks import exec_task_module
 
-    mod = exec_task_module(ALL_KERNELS.source)
+    mod = exec_task_module(task.source)
     torch.manual_seed(0)
     ref = mod.Model().cuda()
     torch.manual_seed(0)
@@ -144,6 +149,11 @@ def test_cuda_kernels_match_the_reference():
         for r, n in zip(ref(*inputs), new(*inputs)):
             assert torch.allclose(r, n, atol=1e-5, rtol=1e-5)
 
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_kernels_match_the_reference():
+    _matches_on_cuda(ALL_KERNELS)
 
 RMS_NORMS = make_task("""
 class Model(nn.Module):
@@ -177,14 +187,7 @@ class Model(nn.Module):
 
 @pytest.mark.slow
 def test_rms_norm_cpu_kernels_match_the_reference():
-    p = RulesPolicy().build(trace_task(RMS_NORMS), Plan(("fuse",)), "cpu")
-    for fn in (None, scaled(50.0), scaled(1.0, special=True)):
-        refs, news = run_pair(RMS_NORMS, p.source, fn)
-        for r, n in zip(refs, news):
-            assert r.shape == n.shape
-            assert torch.equal(torch.isnan(r), torch.isnan(n))
-            m = ~torch.isnan(r)
-            assert torch.allclose(r[m], n[m], atol=1e-5, rtol=1e-5), (r - n).abs().max()
+    _matches_on_cpu(RMS_NORMS, 50.0, 1e-5)
 
 
 @pytest.mark.slow
@@ -199,17 +202,4 @@ def test_rms_norm_cuda_kernels_compile_with_nvcc(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_rms_norm_cuda_kernels_match_the_reference():
-    p = RulesPolicy().build(trace_task(RMS_NORMS), Plan(("fuse",)), "cuda")
-    ns = {}
-    exec(compile(p.source, "c", "exec"), ns)  # noqa: S102 - our own generated candidate
-    from cudal1.tasks import exec_task_module
-
-    mod = exec_task_module(RMS_NORMS.source)
-    torch.manual_seed(0)
-    ref = mod.Model().cuda()
-    torch.manual_seed(0)
-    new = ns["ModelNew"]().cuda()
-    inputs = [x.cuda() * 3 for x in mod.get_inputs()]
-    with torch.no_grad():
-        for r, n in zip(ref(*inputs), new(*inputs)):
-            assert torch.allclose(r, n, atol=1e-5, rtol=1e-5)
+    _matches_on_cuda(RMS_NORMS)

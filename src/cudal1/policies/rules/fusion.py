@@ -459,42 +459,36 @@ def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
     kernels: list = []
     helpers: list[Helper] = []
     rewrites: list[str] = []
-    # RMS normalizations (before the row reductions: their mean is the kernel's)
-    for n in list(gm.graph.nodes):
-        if n.op not in ("call_function", "call_method", "call_module"):
-            continue
-        found = _rms_norm_for(n, gm, len(kernels))
+    # RMS normalizations first (their mean is the kernel's), then row reductions
+    def rms(n, index):
+        found = _rms_norm_for(n, gm, index)
+        return None if found is None else (*found[:2], ["x", "weight", "eps"], found[2], "rms-norm-kernel")
+
+    def row(n, index):
+        found = _row_kernel_for(n, gm, index)
         if found is None:
-            continue
-        rk, args, replaced = found
-        h = _launcher(rk.name, ["x", "weight", "eps"], rk.doc + " (generated kernel)")
-        with gm.graph.inserting_before(n):
-            new = gm.graph.create_node("call_function", h.fn, tuple(args), name=f"{rk.name}_out")
-        new.meta = dict(n.meta)
-        n.replace_all_uses_with(new)
-        for r in replaced:
-            gm.graph.erase_node(r)
-        kernels.append(rk)
-        helpers.append(h)
-        rewrites.append(f"rms-norm-kernel: {rk.doc} -> {rk.name}")
-    # row reductions
-    for n in list(gm.graph.nodes):
-        if n.op not in ("call_function", "call_method", "call_module"):
-            continue
-        found = _row_kernel_for(n, gm, len(kernels))
-        if found is None:
-            continue
-        rk, args = found
-        params = ["x", "weight", "bias", "eps"] if rk.op == "layer_norm" else ["x"]
-        h = _launcher(rk.name, params, rk.doc + " (generated kernel)")
-        with gm.graph.inserting_before(n):
-            new = gm.graph.create_node("call_function", h.fn, tuple(args), name=f"{rk.name}_out")
-        new.meta = dict(n.meta)
-        n.replace_all_uses_with(new)
-        gm.graph.erase_node(n)
-        kernels.append(rk)
-        helpers.append(h)
-        rewrites.append(f"row-kernel: {rk.doc} -> {rk.name}")
+            return None
+        params = ["x", "weight", "bias", "eps"] if found[0].op == "layer_norm" else ["x"]
+        return (*found, params, [n], "row-kernel")
+
+    for match in (rms, row):
+        for n in list(gm.graph.nodes):
+            if n.op not in ("call_function", "call_method", "call_module"):
+                continue
+            found = match(n, len(kernels))
+            if found is None:
+                continue
+            rk, args, params, replaced, label = found
+            h = _launcher(rk.name, params, rk.doc + " (generated kernel)")
+            with gm.graph.inserting_before(n):
+                new = gm.graph.create_node("call_function", h.fn, tuple(args), name=f"{rk.name}_out")
+            new.meta = dict(n.meta)
+            n.replace_all_uses_with(new)
+            for r in replaced:  # the matched node first, then what only it used
+                gm.graph.erase_node(r)
+            kernels.append(rk)
+            helpers.append(h)
+            rewrites.append(f"{label}: {rk.doc} -> {rk.name}")
     # epilogues
     for n in list(gm.graph.nodes):
         # after a matmul/conv; or a chain of 2+ elementwise operators on a forward input
