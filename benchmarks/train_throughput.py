@@ -168,178 +168,156 @@ def main() -> int:
                        "vocab": args.vocab, "build_s": round(time.perf_counter() - t0, 2)}
     print(f"model: {report['model']}", flush=True)
     model_cfg = ModelConfig(path=base, dtype="auto")
-    trained = base
 
-    # --- sft -----------------------------------------------------------------------------------
-    if "sft" in stages:
-        lack = missing("trl", "datasets")
+    state = {"trained": base}  # the SFT output, when that stage ran, is what later stages start from
+
+    def run_stage(stage: str, body, needs: tuple[str, ...] = ()):
+        """Record ``stage`` as skipped (a package missing), ok (with what ``body`` measured) or error."""
+        if stage not in stages:
+            return
+        lack = missing(*needs)
         if lack:
-            record("sft", {"status": "skipped", "reason": f"missing {', '.join(lack)}"})
-        else:
-            try:
-                from cudal1.train.sft import fine_tune
-
-                gpu_peak_reset()
-                batch = 4
-                r = fine_tune(model_cfg, records * 4, str(work / "sft"), TrainArgs(
-                    learning_rate=2e-3, max_steps=args.sft_steps, batch_size=batch, logging_steps=10, save_steps=10**6,
-                    warmup_ratio=0.0, lr_scheduler="constant", max_length=4096), resume=False,
-                    callbacks=[time_limit_callback(args.seconds)])
-                trained = r.final_dir
-                record("sft", {"status": "ok", "steps": r.global_step, "seconds": round(r.train_seconds, 2),
-                               "samples_per_s": round(r.global_step * batch / r.train_seconds, 2),
-                               "tokens_per_s": round(r.tokens / r.train_seconds, 1) if r.tokens else None,
-                               "first_loss": r.first_loss, "last_loss": r.last_loss, "peak_gpu_gib": gpu_peak_gib()})
-            except Exception as e:  # noqa: BLE001
-                record("sft", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
-
-    # --- generate ------------------------------------------------------------------------------
-    if "generate" in stages:
+            record(stage, {"status": "skipped", "reason": f"missing {', '.join(lack)}"})
+            return
         try:
-            from cudal1.train.generation import generate
-            from cudal1.train.modeling import load_model, load_tokenizer
-
-            tok = load_tokenizer(ModelConfig(path=trained))
-            model = load_model(ModelConfig(path=trained, dtype="auto"))
-            if torch.cuda.is_available():
-                model = model.to("cuda")
-            gpu_peak_reset()
-            sampling = SamplingArgs(num_samples=8, temperature=0.5, max_new_tokens=256, batch_size=32)
-            n = toks = 0
-            start = time.perf_counter()
-            while time.perf_counter() - start < args.seconds:
-                out = generate(model, tok, list(prompts.values()), sampling)
-                n += len(out)
-                toks += sum(s.completion_tokens for s in out)
-            secs = time.perf_counter() - start
-            from cudal1.train.common import parse_source
-
-            parsed = sum(parse_source(s.text) is not None for s in out)
-            record("generate", {"status": "ok", "completions": n, "seconds": round(secs, 2),
-                                "completions_per_s": round(n / secs, 2), "new_tokens_per_s": round(toks / secs, 1),
-                                "parsable_share_last_batch": round(parsed / max(1, len(out)), 3),
-                                "peak_gpu_gib": gpu_peak_gib()})
-            del model
+            record(stage, {"status": "ok", **body()})
         except Exception as e:  # noqa: BLE001
-            record("generate", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+            record(stage, {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
 
-    # --- judge ---------------------------------------------------------------------------------
-    if "judge" in stages:
-        try:
-            from cudal1.train.judging import JudgePool
+    def sft() -> dict:
+        from cudal1.train.sft import fine_tune
 
-            pool = JudgePool(judge_opts)
-            from cudal1.train.common import parse_source
+        gpu_peak_reset()
+        batch = 4
+        r = fine_tune(model_cfg, records * 4, str(work / "sft"), TrainArgs(
+            learning_rate=2e-3, max_steps=args.sft_steps, batch_size=batch, logging_steps=10, save_steps=10**6,
+            warmup_ratio=0.0, lr_scheduler="constant", max_length=4096), resume=False,
+            callbacks=[time_limit_callback(args.seconds)])
+        state["trained"] = r.final_dir
+        return {"steps": r.global_step, "seconds": round(r.train_seconds, 2),
+                "samples_per_s": round(r.global_step * batch / r.train_seconds, 2),
+                "tokens_per_s": round(r.tokens / r.train_seconds, 1) if r.tokens else None,
+                "first_loss": r.first_loss, "last_loss": r.last_loss, "peak_gpu_gib": gpu_peak_gib()}
 
-            jobs = [(t, parse_source(answer(t.id))) for t in tasks]
-            verdicts = []
-            start = time.perf_counter()
-            while time.perf_counter() - start < args.seconds:
-                # distinct sources each round (a comment changes the hash) so nothing is cached
-                rnd = len(verdicts)
-                verdicts += pool.evaluate([(t, s + f"# round {rnd}\n") for t, s in jobs])
-            secs = time.perf_counter() - start
-            record("judge", {"status": "ok", "evaluations": len(verdicts), "seconds": round(secs, 2),
-                             "evaluations_per_s": round(len(verdicts) / secs, 3),
-                             "verdicts": sorted({v.verdict for v in verdicts}),
-                             "findings": sorted({f"{f.severity}:{f.id}" for v in verdicts for f in v.findings}),
-                             "eval_s": [v.eval_s for v in verdicts[: len(tasks)]], "build_s": [v.build_s for v in verdicts[: len(tasks)]],
-                             "speedups": [v.speedup for v in verdicts[: len(tasks)]]})
-        except Exception as e:  # noqa: BLE001
-            record("judge", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+    def generate_stage() -> dict:
+        from cudal1.train.common import parse_source
+        from cudal1.train.generation import generate
+        from cudal1.train.modeling import load_model, load_tokenizer
 
-    # --- self ----------------------------------------------------------------------------------
-    if "self" in stages:
-        lack = missing("trl", "datasets")
-        if lack:
-            record("self", {"status": "skipped", "reason": f"missing {', '.join(lack)}"})
-        else:
-            try:
-                from cudal1.train.self_train import run_self_train
+        tok = load_tokenizer(ModelConfig(path=state["trained"]))
+        model = load_model(ModelConfig(path=state["trained"], dtype="auto"))
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        gpu_peak_reset()
+        sampling = SamplingArgs(num_samples=8, temperature=0.5, max_new_tokens=256, batch_size=32)
+        n = toks = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < args.seconds:
+            out = generate(model, tok, list(prompts.values()), sampling)
+            n += len(out)
+            toks += sum(s.completion_tokens for s in out)
+        secs = time.perf_counter() - start
+        parsed = sum(parse_source(s.text) is not None for s in out)
+        return {"completions": n, "seconds": round(secs, 2),
+                "completions_per_s": round(n / secs, 2), "new_tokens_per_s": round(toks / secs, 1),
+                "parsable_share_last_batch": round(parsed / max(1, len(out)), 3),
+                "peak_gpu_gib": gpu_peak_gib()}
 
-                gpu_peak_reset()
-                cfg = SelfTrainConfig(model=ModelConfig(path=trained), tasks=tasks_sel, judge=judge_opts, db=str(work / "self.db"),
-                                      output_dir=str(work / "self"), iterations=1,
-                                      sampling=SamplingArgs(num_samples=8, temperature=0.5, max_new_tokens=256, batch_size=32),
-                                      train=TrainArgs(learning_rate=1e-4, max_steps=20, batch_size=4, logging_steps=5,
-                                                      save_steps=10**6, max_length=4096))
-                start = time.perf_counter()
-                r = run_self_train(cfg)
-                secs = time.perf_counter() - start
-                it = r.iterations[0]
-                record("self", {"status": "ok", "seconds": round(secs, 2), "samples": it.samples, "judged": it.judged,
-                                "kept": it.kept, "sample_s": round(it.sample_seconds, 2), "judge_s": round(it.judge_seconds, 2),
-                                "train_s": round(it.train_seconds, 2),
-                                "samples_per_s": round(it.samples / it.sample_seconds, 2) if it.sample_seconds else None,
-                                "evaluations_per_s": round(it.judged / it.judge_seconds, 3) if it.judge_seconds else None,
-                                "peak_gpu_gib": gpu_peak_gib()})
-            except Exception as e:  # noqa: BLE001
-                record("self", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+    def judge_stage() -> dict:
+        from cudal1.train.common import parse_source
+        from cudal1.train.judging import JudgePool
 
-    # --- grpo (synthetic reward) --------------------------------------------------------------
-    if "grpo" in stages:
-        lack = missing("trl", "datasets")
-        if lack:
-            record("grpo", {"status": "skipped", "reason": f"missing {', '.join(lack)}"})
-        else:
-            try:
-                from datasets import Dataset
+        pool = JudgePool(judge_opts)
+        jobs = [(t, parse_source(answer(t.id))) for t in tasks]
+        verdicts = []
+        start = time.perf_counter()
+        while time.perf_counter() - start < args.seconds:
+            # distinct sources each round (a comment changes the hash) so nothing is cached
+            rnd = len(verdicts)
+            verdicts += pool.evaluate([(t, s + f"# round {rnd}\n") for t, s in jobs])
+        secs = time.perf_counter() - start
+        return {"evaluations": len(verdicts), "seconds": round(secs, 2),
+                "evaluations_per_s": round(len(verdicts) / secs, 3),
+                "verdicts": sorted({v.verdict for v in verdicts}),
+                "findings": sorted({f"{f.severity}:{f.id}" for v in verdicts for f in v.findings}),
+                "eval_s": [v.eval_s for v in verdicts[: len(tasks)]], "build_s": [v.build_s for v in verdicts[: len(tasks)]],
+                "speedups": [v.speedup for v in verdicts[: len(tasks)]]}
 
-                from cudal1.train.modeling import load_model, load_tokenizer
-                from cudal1.train.rl import grpo_trainer
+    def self_stage() -> dict:
+        from cudal1.train.self_train import run_self_train
 
-                cfg = RLConfig(model=ModelConfig(path=trained), output_dir=str(work / "grpo"), num_generations=args.num_generations,
-                               prompts_per_step=2, max_steps=10**6, learning_rate=1e-5, beta=0.04, max_completion_length=256,
-                               save_steps=10**6, logging_steps=1)
-                tok = load_tokenizer(cfg.model)
-                model = load_model(cfg.model)
-                calls = []
+        gpu_peak_reset()
+        cfg = SelfTrainConfig(model=ModelConfig(path=state["trained"]), tasks=tasks_sel, judge=judge_opts, db=str(work / "self.db"),
+                              output_dir=str(work / "self"), iterations=1,
+                              sampling=SamplingArgs(num_samples=8, temperature=0.5, max_new_tokens=256, batch_size=32),
+                              train=TrainArgs(learning_rate=1e-4, max_steps=20, batch_size=4, logging_steps=5,
+                                              save_steps=10**6, max_length=4096))
+        start = time.perf_counter()
+        r = run_self_train(cfg)
+        secs = time.perf_counter() - start
+        it = r.iterations[0]
+        return {"seconds": round(secs, 2), "samples": it.samples, "judged": it.judged,
+                "kept": it.kept, "sample_s": round(it.sample_seconds, 2), "judge_s": round(it.judge_seconds, 2),
+                "train_s": round(it.train_seconds, 2),
+                "samples_per_s": round(it.samples / it.sample_seconds, 2) if it.sample_seconds else None,
+                "evaluations_per_s": round(it.judged / it.judge_seconds, 3) if it.judge_seconds else None,
+                "peak_gpu_gib": gpu_peak_gib()}
 
-                def length_reward(prompts, completions, completion_ids, **kw):
-                    calls.append(len(completions))
-                    return [len(c) / 256 for c in completion_ids]
+    def grpo_stage() -> dict:  # synthetic reward: the trainer's own throughput
+        from datasets import Dataset
 
-                data = Dataset.from_dict({"prompt": list(prompts.values()) * 64})
-                gpu_peak_reset()
-                tr = grpo_trainer(cfg, model, tok, [length_reward], data, [time_limit_callback(args.seconds)])
-                start = time.perf_counter()
-                tr.train()
-                secs = time.perf_counter() - start
-                record("grpo", {"status": "ok", "steps": tr.state.global_step, "seconds": round(secs, 2),
-                                "completions_per_s": round(sum(calls) / secs, 2), "steps_per_s": round(tr.state.global_step / secs, 3),
-                                "peak_gpu_gib": gpu_peak_gib()})
-                del tr, model
-            except Exception as e:  # noqa: BLE001
-                record("grpo", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+        from cudal1.train.modeling import load_model, load_tokenizer
+        from cudal1.train.rl import grpo_trainer
 
-    # --- rl (judge reward) ---------------------------------------------------------------------
-    if "rl" in stages:
-        lack = missing("trl", "datasets")
-        if lack:
-            record("rl", {"status": "skipped", "reason": f"missing {', '.join(lack)}"})
-        else:
-            try:
-                from cudal1.train.rl import run_rl
+        cfg = RLConfig(model=ModelConfig(path=state["trained"]), output_dir=str(work / "grpo"), num_generations=args.num_generations,
+                       prompts_per_step=2, max_steps=10**6, learning_rate=1e-5, beta=0.04, max_completion_length=256,
+                       save_steps=10**6, logging_steps=1)
+        tok = load_tokenizer(cfg.model)
+        model = load_model(cfg.model)
+        calls = []
 
-                cfg = RLConfig(model=ModelConfig(path=trained), tasks=tasks_sel, judge=judge_opts, db=str(work / "rl.db"),
-                               output_dir=str(work / "rl"), num_generations=args.num_generations, prompts_per_step=1,
-                               max_steps=10**6, learning_rate=1e-5, beta=0.04, max_completion_length=256, temperature=0.5,
-                               save_steps=10**6, logging_steps=1)
-                gpu_peak_reset()
-                start = time.perf_counter()
-                r = run_rl(cfg, callbacks=[time_limit_callback(args.seconds)])
-                secs = time.perf_counter() - start
-                completions = r.global_step * cfg.num_generations * cfg.prompts_per_step
-                record("rl", {"status": "ok", "steps": r.global_step, "seconds": round(secs, 2),
-                              "completions_per_s": round(completions / r.train_seconds, 2) if r.train_seconds else None,
-                              "judge_evaluations": r.judge_evaluations,
-                              "evaluations_per_s": round(r.judge_evaluations / r.judge_seconds, 3) if r.judge_seconds else None,
-                              "judge_share_of_time": round(r.judge_seconds / r.train_seconds, 3) if r.train_seconds else None,
-                              "mean_raw_reward": [round(x, 3) for x in r.rewards[:3]] + (["..."] if len(r.rewards) > 6 else [])
-                              + [round(x, 3) for x in r.rewards[-3:]],
-                              "peak_gpu_gib": gpu_peak_gib()})
-            except Exception as e:  # noqa: BLE001
-                record("rl", {"status": "error", "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+        def length_reward(prompts, completions, completion_ids, **kw):
+            calls.append(len(completions))
+            return [len(c) / 256 for c in completion_ids]
+
+        data = Dataset.from_dict({"prompt": list(prompts.values()) * 64})
+        gpu_peak_reset()
+        tr = grpo_trainer(cfg, model, tok, [length_reward], data, [time_limit_callback(args.seconds)])
+        start = time.perf_counter()
+        tr.train()
+        secs = time.perf_counter() - start
+        return {"steps": tr.state.global_step, "seconds": round(secs, 2),
+                "completions_per_s": round(sum(calls) / secs, 2), "steps_per_s": round(tr.state.global_step / secs, 3),
+                "peak_gpu_gib": gpu_peak_gib()}
+
+    def rl_stage() -> dict:  # judge reward
+        from cudal1.train.rl import run_rl
+
+        cfg = RLConfig(model=ModelConfig(path=state["trained"]), tasks=tasks_sel, judge=judge_opts, db=str(work / "rl.db"),
+                       output_dir=str(work / "rl"), num_generations=args.num_generations, prompts_per_step=1,
+                       max_steps=10**6, learning_rate=1e-5, beta=0.04, max_completion_length=256, temperature=0.5,
+                       save_steps=10**6, logging_steps=1)
+        gpu_peak_reset()
+        start = time.perf_counter()
+        r = run_rl(cfg, callbacks=[time_limit_callback(args.seconds)])
+        secs = time.perf_counter() - start
+        completions = r.global_step * cfg.num_generations * cfg.prompts_per_step
+        return {"steps": r.global_step, "seconds": round(secs, 2),
+                "completions_per_s": round(completions / r.train_seconds, 2) if r.train_seconds else None,
+                "judge_evaluations": r.judge_evaluations,
+                "evaluations_per_s": round(r.judge_evaluations / r.judge_seconds, 3) if r.judge_seconds else None,
+                "judge_share_of_time": round(r.judge_seconds / r.train_seconds, 3) if r.train_seconds else None,
+                "mean_raw_reward": [round(x, 3) for x in r.rewards[:3]] + (["..."] if len(r.rewards) > 6 else [])
+                + [round(x, 3) for x in r.rewards[-3:]],
+                "peak_gpu_gib": gpu_peak_gib()}
+
+    trainer_packages = ("trl", "datasets")
+    run_stage("sft", sft, trainer_packages)
+    run_stage("generate", generate_stage)
+    run_stage("judge", judge_stage)
+    run_stage("self", self_stage, trainer_packages)
+    run_stage("grpo", grpo_stage, trainer_packages)
+    run_stage("rl", rl_stage, trainer_packages)
 
     return finish(report, args.out)
 
