@@ -74,7 +74,7 @@ class _Run:
 class _Slot:
     """A started candidate process and its own working folder."""
 
-    key: tuple  # (sha256 of the source, device)
+    key: tuple[str, str]  # _slot_key(source, device)
     work: str
     proc: WorkerProcess
     prestarted: bool = False
@@ -82,6 +82,10 @@ class _Slot:
     def close(self):
         self.proc.close()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _slot_key(source: str, device: str) -> tuple[str, str]:
+    return hashlib.sha256(source.encode()).hexdigest(), device
 
 
 def _toolchain_id() -> str:
@@ -122,7 +126,7 @@ class Judge:
     def _start_slot(self, source: str, device: str) -> _Slot:
         work = tempfile.mkdtemp(prefix="cudal1-eval-")
         proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device))
-        slot = _Slot((hashlib.sha256(source.encode()).hexdigest(), device), work, proc)
+        slot = _Slot(_slot_key(source, device), work, proc)
         try:
             proc.start()
         except BaseException:
@@ -133,7 +137,7 @@ class Judge:
     def _candidate_slot(self, source: str, device: str) -> _Slot:
         """This source's process: the spare one if it was started for it, otherwise a new one."""
         spare = self._spare
-        if spare is not None and spare.key == (hashlib.sha256(source.encode()).hexdigest(), device):
+        if spare is not None and spare.key == _slot_key(source, device):
             self._spare = None
             spare.prestarted = True
             return spare
@@ -145,8 +149,7 @@ class Judge:
         if self._upcoming is None or not self._prestarting():
             self.close()
             return
-        key = (hashlib.sha256(self._upcoming[1].encode()).hexdigest(), self.device)
-        if self._spare is not None and self._spare.key == key:
+        if self._spare is not None and self._spare.key == _slot_key(self._upcoming[1], self.device):
             return
         self.close()
         try:
