@@ -59,3 +59,23 @@ def assert_nan_relaxed(ref: torch.Tensor, cand: torch.Tensor, atol: float = 0.0)
     m = ~torch.isnan(ref)
     assert not torch.isnan(cand[m]).any()
     assert torch.allclose(ref[m], cand[m], atol=atol, rtol=0)
+
+
+def rules_candidate(task: Task, plan: str = "simplify", device: str = "cpu"):
+    """The rules policy's proposal for ``plan`` (components joined by '+'); it must apply."""
+    from cudal1.policies.rules import RulesPolicy
+    from cudal1.policies.rules.policy import Plan
+
+    policy = RulesPolicy()
+    p = policy.build(policy.traced(task), Plan(tuple(plan.split("+"))), device)
+    assert p is not None, f"{plan} should apply to {task.name}"
+    return p
+
+
+def rules_applied(task: Task) -> list[str]:
+    """Names of the simplification rules that fire on ``task``."""
+    from cudal1.policies.rules.analysis import trace_task
+    from cudal1.policies.rules.simplify import simplify
+
+    s = simplify(trace_task(task))
+    return [r.rule for r in s.rewrites] if s else []

@@ -6,12 +6,8 @@ from __future__ import annotations
 import os
 
 import torch
-from rules_fixtures import make_task, run_pair, scaled
+from rules_fixtures import make_task, rules_applied, rules_candidate, run_pair, scaled
 
-from cudal1.policies.rules import RulesPolicy
-from cudal1.policies.rules.analysis import trace_task
-from cudal1.policies.rules.policy import Plan
-from cudal1.policies.rules.simplify import simplify
 from cudal1.tasks import exec_task_module
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -39,18 +35,6 @@ class Model(nn.Module):
 """, "[torch.randn(4, 16)]", name="GemmSum")
 
 
-def _rules(task):
-    s = simplify(trace_task(task))
-    return [r.rule for r in s.rewrites] if s else []
-
-
-def _candidate(task):
-    policy = RulesPolicy()
-    p = policy.build(policy.traced(task), Plan(("simplify",)), "cpu")
-    assert p is not None
-    return p.source
-
-
 def _models(task, source, seed=0):
     mod = exec_task_module(task.source, task.size)
     ns: dict = {}
@@ -62,8 +46,8 @@ def _models(task, source, seed=0):
 
 
 def test_weight_only_subgraph_is_folded_and_exact():
-    assert "fold-weights" in _rules(SCALED_WEIGHT)
-    src = _candidate(SCALED_WEIGHT)
+    assert "fold-weights" in rules_applied(SCALED_WEIGHT)
+    src = rules_candidate(SCALED_WEIGHT).source
     assert "_WeightValues(_fold_weight_values)" in src
     for f in (None, scaled(1e3)):
         ref, new = run_pair(SCALED_WEIGHT, src, f)
@@ -71,7 +55,7 @@ def test_weight_only_subgraph_is_folded_and_exact():
 
 
 def test_folded_values_are_kept_and_recomputed_when_weights_change():
-    src = _candidate(SCALED_WEIGHT)
+    src = rules_candidate(SCALED_WEIGHT).source
     ref, new = _models(SCALED_WEIGHT, src)
     x = torch.randn(5, 8)
     with torch.no_grad():
@@ -95,7 +79,7 @@ def test_folded_values_are_kept_and_recomputed_when_weights_change():
 
 
 def test_gradients_reach_the_weights_while_training():
-    src = _candidate(SCALED_WEIGHT)
+    src = rules_candidate(SCALED_WEIGHT).source
     ref, new = _models(SCALED_WEIGHT, src)
     x = torch.randn(5, 8)
     for model in (ref, new):
@@ -105,9 +89,9 @@ def test_gradients_reach_the_weights_while_training():
 
 
 def test_reduce_after_linear_weight_sums_are_folded():
-    rules = _rules(GEMM_SUM)
+    rules = rules_applied(GEMM_SUM)
     assert "reduce-after-linear" in rules and "fold-weights" in rules
-    src = _candidate(GEMM_SUM)
+    src = rules_candidate(GEMM_SUM).source
     ref, new = run_pair(GEMM_SUM, src)
     assert torch.allclose(ref, new, rtol=1e-5, atol=1e-4)
 
@@ -143,12 +127,12 @@ class Model(nn.Module):
         return x * 2.0, self.weight.t() * 3.0
 """, "[torch.randn(5, 8)]", name="WeightOutput")
     for task in (random_noise, inplace, as_output):
-        assert "fold-weights" not in _rules(task), task.name
+        assert "fold-weights" not in rules_applied(task), task.name
 
 
 def test_folded_candidate_is_accepted_by_the_judge(judge_cache):
     from cudal1.judge import JudgeConfig, evaluate
 
-    v = evaluate(SCALED_WEIGHT, _candidate(SCALED_WEIGHT), device="cpu", config=JudgeConfig.quick(cache_dir=judge_cache))
+    v = evaluate(SCALED_WEIGHT, rules_candidate(SCALED_WEIGHT).source, device="cpu", config=JudgeConfig.quick(cache_dir=judge_cache))
     assert v.verdict == "accepted", v.to_record()
     assert not [f for f in v.findings if f.severity == "reject"]

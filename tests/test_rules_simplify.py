@@ -8,13 +8,10 @@ import os
 
 import pytest
 import torch
-from rules_fixtures import assert_exact, assert_nan_relaxed, make_task, run_pair, scaled
+from rules_fixtures import assert_exact, assert_nan_relaxed, make_task, rules_applied, rules_candidate, run_pair, scaled
 
-from cudal1.policies.rules import RulesPolicy
 from cudal1.policies.rules.analysis import trace_task
 from cudal1.policies.rules.intervals import analyze
-from cudal1.policies.rules.policy import Plan
-from cudal1.policies.rules.simplify import simplify
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -76,21 +73,9 @@ class Model(nn.Module):
 """, "[torch.randn(4, 6, 1)]", name="LogSumExp")
 
 
-def _candidate(task, plan="simplify", device="cpu"):
-    policy = RulesPolicy()
-    p = policy.build(policy.traced(task), Plan(tuple(plan.split("+"))), device)
-    assert p is not None, f"{plan} should apply to {task.name}"
-    return p
-
-
-def _rules(task):
-    s = simplify(trace_task(task))
-    return [r.rule for r in s.rewrites] if s else []
-
-
 def test_softmax_over_size1_dim_is_pinned_to_one():
-    assert "size1-softmax" in _rules(SOFTMAX_SIZE1)
-    p = _candidate(SOFTMAX_SIZE1)
+    assert "size1-softmax" in rules_applied(SOFTMAX_SIZE1)
+    p = rules_candidate(SOFTMAX_SIZE1)
     assert "self.gemm" not in p.source.split("class ModelNew")[1].split("def _reference_values")[0]
     for f in (None, scaled(1e3), scaled(1e30, special=True)):
         ref, new = run_pair(SOFTMAX_SIZE1, p.source, f)
@@ -100,8 +85,8 @@ def test_softmax_over_size1_dim_is_pinned_to_one():
 
 
 def test_max_minus_mean_over_size1_dim_gives_zeros():
-    assert {"size1-reduction", "pinned-value"} <= set(_rules(MAX_SUB_MEAN))
-    p = _candidate(MAX_SUB_MEAN)
+    assert {"size1-reduction", "pinned-value"} <= set(rules_applied(MAX_SUB_MEAN))
+    p = rules_candidate(MAX_SUB_MEAN)
     for f in (None, scaled(1e6), scaled(1.0, special=True)):
         ref, new = run_pair(MAX_SUB_MEAN, p.source, f)
         assert_nan_relaxed(ref, new)
@@ -110,8 +95,8 @@ def test_max_minus_mean_over_size1_dim_gives_zeros():
 
 
 def test_min_then_clamp_pins_output_through_norm_and_scale():
-    assert "pinned-value" in _rules(MIN_CLAMP)
-    p = _candidate(MIN_CLAMP)
+    assert "pinned-value" in rules_applied(MIN_CLAMP)
+    p = rules_candidate(MIN_CLAMP)
     assert "self.conv" not in p.source.split("class ModelNew")[1]
     for f in (None, scaled(100.0), scaled(1.0, special=True)):
         ref, new = run_pair(MIN_CLAMP, p.source, f)
@@ -119,14 +104,14 @@ def test_min_then_clamp_pins_output_through_norm_and_scale():
 
 
 def test_pinned_value_follows_input_shape():
-    p = _candidate(MIN_CLAMP)
+    p = rules_candidate(MIN_CLAMP)
     ref, new = run_pair(MIN_CLAMP, p.source, lambda mod: [torch.randn(3, 3, 11, 9)])
     assert new.shape == ref.shape == (3, 4, 9, 7)
 
 
 def test_diag_matmul_is_a_broadcast_multiply():
-    assert _rules(DIAG) == ["diag-matmul"]
-    p = _candidate(DIAG)
+    assert rules_applied(DIAG) == ["diag-matmul"]
+    p = rules_candidate(DIAG)
     assert "torch.diag" not in p.source.split("class ModelNew")[1]
     for f in (None, scaled(1e3)):
         ref, new = run_pair(DIAG, p.source, f)
@@ -136,9 +121,9 @@ def test_diag_matmul_is_a_broadcast_multiply():
 
 
 def test_size1_reductions_dropout_and_views_are_exact():
-    rules = set(_rules(LOGSUMEXP))
+    rules = set(rules_applied(LOGSUMEXP))
     assert {"size1-reduction", "identity-dropout", "cancel-transposes", "merge-reshapes"} <= rules
-    p = _candidate(LOGSUMEXP)
+    p = rules_candidate(LOGSUMEXP)
     body = p.source.split("class ModelNew")[1]
     assert "logsumexp" not in body and "transpose" not in body and "drop" not in body
     for f in (None, scaled(1e30), scaled(1.0, special=True)):
@@ -174,7 +159,7 @@ def test_softmax_rewrite_matches_torch_on_infinities():
 ])
 def test_rules_do_not_fire_where_they_would_not_hold(body):
     task = make_task("class Model(nn.Module):\n" + body, "[torch.randn(5, 6)]", name="Negative")
-    rules = _rules(task)
+    rules = rules_applied(task)
     assert rules in ([], ["cancel-transposes"]) if "transpose(0, 1).transpose(1, 0)" in body else rules == []
 
 
@@ -186,7 +171,7 @@ class Model(nn.Module):
         y.add_(1.0)
         return y
 """, "[torch.randn(4, 1)]", name="Inplace")
-    assert _rules(task) == []
+    assert rules_applied(task) == []
 
 
 def test_augmented_assignment_after_identity_rewrite_leaves_input_alone():
@@ -198,7 +183,7 @@ class Model(nn.Module):
         y += 1.0
         return y
 """, "[torch.randn(4, 1)]", name="AugAssign")
-    p = _candidate(task)
+    p = rules_candidate(task)
     x = torch.randn(4, 1)
     before = x.clone()
     ns = {}
@@ -224,7 +209,7 @@ class Model(nn.Module):
         y = torch.softmax(x.mean(dim=1, keepdim=True), dim=1)
         return torch.tanh(y) * 2.0
 """, "[torch.randn(5, 6)]", name="TanhConst")
-    p = _candidate(task)
+    p = rules_candidate(task)
     ref, new = run_pair(task, p.source)
     assert torch.equal(ref, new)  # tanh(1) * 2 in float32, bit for bit
 
@@ -242,8 +227,8 @@ class Model(nn.Module):
 
 
 def test_reduction_over_linear_or_conv_outputs_folds_into_the_weights():
-    assert _rules(LINEAR_SUM).count("reduce-after-linear") == 2
-    p = _candidate(LINEAR_SUM)
+    assert rules_applied(LINEAR_SUM).count("reduce-after-linear") == 2
+    p = rules_candidate(LINEAR_SUM)
     body = p.source.split("class ModelNew")[1]
     assert "self.gemm(" not in body and "self.conv(" not in body
     for f in (None, scaled(100.0)):
@@ -261,4 +246,4 @@ def test_reduction_over_linear_or_conv_outputs_folds_into_the_weights():
 def test_reduce_after_linear_only_where_it_holds(body):
     task = make_task("class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n" + body,
                      "[torch.randn(2, 4, 8, 8)]", name="NoFold")
-    assert "reduce-after-linear" not in _rules(task)
+    assert "reduce-after-linear" not in rules_applied(task)
