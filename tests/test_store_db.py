@@ -175,7 +175,7 @@ def test_config_key_ignores_cache_settings():
     from cudal1.judge import JudgeConfig
 
     a = JudgeConfig.quick()
-    assert config_key(a) == config_key(JudgeConfig.quick(cache_dir="/elsewhere", reference_cache=False))
+    assert config_key(a) == config_key(JudgeConfig.quick(cache_dir="/elsewhere"))
     assert config_key(a) != config_key(JudgeConfig.quick(trials=3))
     assert config_key(a) == config_key(a.to_json())
 

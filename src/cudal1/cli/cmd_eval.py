@@ -31,7 +31,6 @@ def register(sub) -> None:
     p.add_argument("--sandbox", default="auto", choices=["auto", "strict", "basic", "off"],
                    help="isolation of the candidate (auto = strongest available)")
     p.add_argument("--no-probe", action="store_true", help="skip the robustness probe (other input distributions)")
-    p.add_argument("--no-cache", action="store_true", help="re-measure the reference instead of using cached timings")
     p.add_argument("--build-timeout", type=float, default=JudgeConfig.build_timeout_s, help="seconds (default 600)")
     p.add_argument("--run-timeout", type=float, default=JudgeConfig.run_timeout_s, help="seconds (default 120)")
     p.add_argument("--allow-lower-precision", action="store_true", help="accept TF32/fp16/bf16 candidates (still a warn finding)")
@@ -53,7 +52,7 @@ def run(args) -> int:
     try:
         config = JudgeConfig(trials=args.trials, atol=args.tolerance, rtol=args.tolerance, timed_calls=args.timed_calls,
                              rounds=args.rounds, sandbox=args.sandbox, robustness_probe=not args.no_probe,
-                             reference_cache=not args.no_cache, build_timeout_s=args.build_timeout,
+                             build_timeout_s=args.build_timeout,
                              run_timeout_s=args.run_timeout, allow_lower_precision=args.allow_lower_precision)
     except ValueError as e:
         raise UsageError(str(e)) from None

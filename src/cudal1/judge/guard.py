@@ -7,6 +7,8 @@ timing. The timing code itself only uses the captured originals.
 from __future__ import annotations
 
 import os
+import re
+import sys
 import threading
 import time
 
@@ -119,3 +121,92 @@ def child_pids() -> list[int]:
         except OSError:
             continue
     return alive
+
+
+# --- the harness's own integrity -----------------------------------------------------------------
+# Everything below is evidence gathered inside the candidate's process: a candidate that owns the
+# interpreter could defeat it, so no acceptance rests on it alone (the parent compares every
+# output and cross-checks every time against its own clock). It raises the bar for the easy forms:
+# rebinding the worker's globals, wrapping its methods, overriding an aten operator or pushing a
+# torch function / dispatch mode that runs work outside the timed region.
+
+HARNESS_OPS = (
+    "aten::detach", "aten::_to_copy", "aten::copy_", "aten::clone", "aten::fill_.Scalar", "aten::zero_",
+    "aten::empty.memory_format", "aten::empty_strided", "aten::randn", "aten::rand", "aten::randint",
+    "aten::normal_", "aten::uniform_", "aten::random_.from", "aten::random_.to", "aten::sum", "aten::abs",
+    "aten::to.device", "aten::to.dtype", "aten::to.dtype_layout", "aten::view", "aten::reshape",
+    "aten::_local_scalar_dense", "aten::neg", "aten::mul.Scalar", "aten::sub.Scalar", "aten::add.Scalar",
+    "aten::lift_fresh", "aten::set_.source_Storage",
+)
+_LOCATION_RE = re.compile(r"registered at (.+?):\d+")
+
+
+def code_snapshot(namespaces: dict[str, dict]) -> dict[str, tuple]:
+    """Identity of every global and method the harness relies on: for each name the object's
+    id and, for functions, the ids of its code, defaults and globals."""
+    snap = {}
+    for prefix, ns in namespaces.items():
+        for name, obj in list(ns.items()):
+            fn = getattr(obj, "__func__", obj)
+            code = getattr(fn, "__code__", None)
+            snap[f"{prefix}.{name}"] = (id(obj), id(code), id(getattr(fn, "__defaults__", None)),
+                                        id(getattr(fn, "__globals__", None)))
+    return snap
+
+
+def code_changes(before: dict[str, tuple], namespaces: dict[str, dict]) -> list[str]:
+    now = code_snapshot(namespaces)
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
+def _registration_locations(dump: str) -> set[str]:
+    return {m.group(1) for m in _LOCATION_RE.finditer(dump)}
+
+
+def _torch_dirs() -> tuple[str, ...]:
+    return (os.path.dirname(torch.__file__) + os.sep,)
+
+
+def foreign_registrations(ops=None, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """aten operators with a kernel registered from outside torch (Python `torch.library`
+    overrides, C++ `TORCH_LIBRARY_IMPL(aten, ...)` in an extension). ``allowed`` holds the
+    locations present before the candidate was imported (torch's own build paths)."""
+    names = ops if ops is not None else [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")]
+    out = []
+    for name in names:
+        try:
+            dump = torch._C._dispatch_dump(name)
+        except RuntimeError:
+            continue
+        bad = [loc for loc in _registration_locations(dump) if loc not in allowed and not loc.startswith(_torch_dirs())]
+        if bad:
+            out.append(f"{name} ({bad[0]})")
+    return out
+
+
+def registration_baseline() -> frozenset[str]:
+    """Every location a kernel of an aten operator was registered from, before the candidate ran."""
+    locs: set[str] = set()
+    for name in torch._C._dispatch_get_all_op_names():
+        if name.startswith("aten::"):
+            locs |= _registration_locations(torch._C._dispatch_dump(name))
+    return frozenset(locs)
+
+
+def active_hooks() -> list[str]:
+    """Process-wide hooks that would run candidate code inside the harness's own calls."""
+    hooks = []
+    if torch._C._len_torch_function_stack():
+        hooks.append("a torch function mode is active")
+    if torch._C._len_torch_dispatch_stack():
+        hooks.append("a torch dispatch mode is active")
+    if sys.gettrace() is not None:
+        hooks.append("sys.settrace hook")
+    if sys.getprofile() is not None:
+        hooks.append("sys.setprofile hook")
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None:
+        for tool in range(6):
+            if monitoring.get_tool(tool) is not None and tool != monitoring.DEBUGGER_ID:
+                hooks.append(f"sys.monitoring tool {tool}")
+    return hooks

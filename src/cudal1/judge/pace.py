@@ -1,10 +1,9 @@
 """The machine's pace: how long a fixed workload takes on the judge's device right now.
 
-Cached reference timings are only comparable with a candidate timed later if the machine runs
-at the same pace (no other load on the CPU, same GPU clocks). The judge times this workload in
-its own process when it measures a reference and again before reusing the cached timings; when
-the two disagree by more than `JudgeConfig.pace_tolerance`, the reference is timed again.
-The workload mixes a compute-bound matmul and a memory-bound elementwise pass, like the tasks.
+Recorded with every verdict (``details.pace_ms``), so that verdicts taken while the machine was
+loaded or clocked differently can be told apart. (The reference itself is timed live in every
+evaluation, interleaved with the candidate.) The workload mixes a compute-bound matmul and a
+memory-bound elementwise pass, like the tasks.
 """
 
 from __future__ import annotations

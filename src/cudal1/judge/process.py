@@ -3,7 +3,6 @@ replies with deadlines, and always clean up its whole process group."""
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -12,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sandbox
+from . import protocol, sandbox
 
 
 class WorkerDied(Exception):
@@ -51,6 +50,7 @@ class WorkerProcess:
         self.spec = spec
         self.sandbox_description = ""
         self.proc: subprocess.Popen | None = None
+        self.nice, self.affinity = 0, set()
 
     def __enter__(self) -> "WorkerProcess":
         self.start()
@@ -81,6 +81,11 @@ class WorkerProcess:
         )
         os.close(p2c_r)
         os.close(c2p_w)
+        try:
+            self.nice = os.getpriority(os.PRIO_PROCESS, self.proc.pid)
+            self.affinity = os.sched_getaffinity(self.proc.pid)
+        except OSError:
+            self.nice, self.affinity = 0, set()
         self._tx = os.fdopen(p2c_w, "w", encoding="utf-8")
         self._rx_fd = c2p_r
         self._buf = b""
@@ -89,8 +94,8 @@ class WorkerProcess:
         """Block until the process has finished starting (its imports answer a ping). False if it
         died or did not answer: the evaluation that takes it over reports that itself."""
         try:
-            return bool(self.request("ping", timeout_s).get("ok"))
-        except (WorkerDied, WorkerTimeout):
+            return isinstance(self.request(protocol.Ping(), timeout_s)[0], protocol.Pong)
+        except (WorkerDied, WorkerTimeout, protocol.ProtocolError):
             return False
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -101,17 +106,23 @@ class WorkerProcess:
         except OSError:
             return ""
 
-    def request(self, op: str, timeout_s: float, **fields) -> dict:
+    def request(self, msg, timeout_s: float):
+        """Send a request and wait for its reply: ``(reply, wall_s)``, where ``reply`` is the reply
+        type `protocol.REPLY_TO` names or a `protocol.Failure`, and ``wall_s`` is this process's
+        own clock from sending to the reply's arrival. Raises `protocol.ProtocolError` for
+        anything else on the reply channel."""
+        expected = protocol.REPLY_TO[type(msg)]
         try:
-            self._tx.write(json.dumps({"op": op, **fields}) + "\n")
+            self._tx.write(protocol.encode(msg))
             self._tx.flush()
         except (BrokenPipeError, OSError):
             raise WorkerDied(self._death_message(), self.log_tail()) from None
-        deadline = time.monotonic() + timeout_s
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WorkerTimeout(f"no answer to {op!r} within {timeout_s:.0f} s")
+                raise WorkerTimeout(f"no answer to {type(msg).__name__} within {timeout_s:.0f} s")
             ready, _, _ = select.select([self._rx_fd], [], [], min(left, 1.0))
             if not ready:
                 if self.proc.poll() is not None:
@@ -122,11 +133,11 @@ class WorkerProcess:
                 self.proc.wait(timeout=5)
                 raise WorkerDied(self._death_message(), self.log_tail())
             self._buf += chunk
+        wall_s = time.monotonic() - t0
         line, self._buf = self._buf.split(b"\n", 1)
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            raise WorkerDied("the worker's reply channel was written to by something else", self.log_tail()) from None
+        if self._buf.strip():
+            raise protocol.ProtocolError("more than one reply to one request")
+        return protocol.decode(line, {expected.__name__: expected, "Failure": protocol.Failure}), wall_s
 
     def _death_message(self) -> str:
         code = self.proc.poll() if self.proc else None
@@ -146,7 +157,7 @@ class WorkerProcess:
         try:
             if self.proc.poll() is None:
                 try:
-                    self._tx.write(json.dumps({"op": "exit"}) + "\n")
+                    self._tx.write(protocol.encode(protocol.Exit()))
                     self._tx.flush()
                     self.proc.wait(timeout=3)
                 except (OSError, subprocess.TimeoutExpired):

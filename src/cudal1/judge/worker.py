@@ -1,38 +1,49 @@
 """The judge's child process: runs either the reference or one candidate, never both.
 
-Started as ``python -m cudal1.judge.worker ROLE FD_IN FD_OUT``. Commands arrive as JSON lines on
-FD_IN and replies leave on FD_OUT (stdout/stderr are free for the program's own output and go
-to log files). Outputs are written as ``.pt`` files into the working folder; the parent, not
-this process, compares them, so a candidate process never holds expected outputs.
+Started as ``python -m cudal1.judge.worker ROLE FD_IN FD_OUT``. Requests arrive as typed JSON
+lines (`protocol`) on FD_IN and replies leave on FD_OUT; stdout/stderr are the program's own and
+go to a log file. Every call's outputs are written to a file whose path the parent chose
+(`protocol.call_file`); the parent, not this process, compares them, so a candidate process never
+holds an expected output, and nothing it reports decides acceptance on its own.
+
+What this process measures: for each timed call, inputs are made and the L2 cache flushed first,
+the RNG is seeded and autograd is off before the start event; the call, then a device-wide
+synchronize, then the end event. After the end event the outputs are copied out, the inputs'
+fingerprints taken and (when asked) the inputs overwritten with a poison pattern, so an output
+that aliases an input shows the pattern in the parent's comparison.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
-import math
 import os
 import sys
 import threading
 import time
 import traceback
 import types
+import zlib
 
 import torch
 
-from . import guard
+from . import guard, protocol
 from .cudart import persisting_l2_limit, reset_persisting_l2
+from .protocol import (Audit, Done, Failure, KernelTime, ParamInfo, Ping, Pong, Profile, Profiled, RoundDone, Setup,
+                       SetupDone, TimeRound, Trials, TrialsDone, Warmup, WireFinding)
 
-# Captured before anything else can run in this process.
+# Captured before anything else can run in this process; the harness uses only these.
 _perf = time.perf_counter
 _TIMERS = guard.capture(guard.TIMING_NAMES)
 _INPUT_FNS = guard.capture(guard.INPUT_NAMES)
+_save = torch.save
+_encode = protocol.encode
+_decode = protocol.decode
 
-POISON_BYTE = 0xFF  # float32/float16/bfloat16 with all bits set are NaN
-
-
-class CandidateExit(Exception):
-    pass
+ALLOC_POISON = 0xFF  # float32/float16/bfloat16 with all bits set are NaN: unwritten memory
+INPUT_POISON_F32 = 0x7FC0DEAD  # a quiet NaN written into inputs after a call: aliasing shows
+INPUT_POISON_INT = -1234567
 
 
 def leaves(obj) -> list:
@@ -44,7 +55,18 @@ def leaves(obj) -> list:
     return [obj]
 
 
-def _snapshot_inputs(inputs):
+def structure(obj) -> str:
+    """The nesting of an output with its leaves elided: ``(T,T)``, ``T``, ``[T,(T,)]``."""
+    if isinstance(obj, tuple):
+        return "(" + ",".join(structure(o) for o in obj) + ("," if len(obj) == 1 else "") + ")"
+    if isinstance(obj, list):
+        return "[" + ",".join(structure(o) for o in obj) + "]"
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{k}:{structure(obj[k])}" for k in sorted(obj, key=str)) + "}"
+    return "T" if isinstance(obj, torch.Tensor) else "V"
+
+
+def _clone_inputs(inputs):
     return [x.detach().clone() if isinstance(x, torch.Tensor) else x for x in inputs]
 
 
@@ -72,20 +94,32 @@ def _same_layout(a: list, b: list) -> bool:
     return True
 
 
-def fingerprint(inputs) -> list:
+def _fingerprint(inputs) -> list:
+    """[sum, sum of |x|] in float64 per tensor input (None for other values)."""
     fp = []
     for x in inputs:
-        if isinstance(x, torch.Tensor):
-            xd = x.detach()
-            s = xd.double() if (xd.is_floating_point() or not xd.is_complex()) else xd.abs().double()
-            fp.append({"shape": list(x.shape), "dtype": str(x.dtype),
-                       "sum": float(torch.nan_to_num(s).sum()), "abs": float(torch.nan_to_num(s).abs().sum())})
+        if isinstance(x, torch.Tensor) and x.numel() and not x.is_complex():
+            d = torch.nan_to_num(x.detach().double(), nan=0.0, posinf=0.0, neginf=0.0)
+            fp.append([float(d.sum()), float(d.abs().sum())])
         else:
-            fp.append({"value": repr(x)})
+            fp.append(None)
     return fp
 
 
-def transform_inputs(inputs, kind: str | None, seed: int):
+def _poison_inputs(inputs):
+    with torch.no_grad():
+        for x in inputs:
+            if not isinstance(x, torch.Tensor) or not x.numel():
+                continue
+            if x.dtype == torch.float32:
+                x.view(torch.int32).fill_(INPUT_POISON_F32)
+            elif x.is_floating_point():
+                x.fill_(float("nan"))
+            elif x.dtype != torch.bool and not x.is_complex():
+                x.fill_(INPUT_POISON_INT)
+
+
+def transform_inputs(inputs, kind: str, seed: int):
     """Other value distributions of the same shapes and dtypes (the robustness probe)."""
     if not kind:
         return inputs
@@ -99,45 +133,64 @@ def transform_inputs(inputs, kind: str | None, seed: int):
                 x = x * 8.0 - 2.0
             elif kind == "normal":
                 x = (torch.randn(x.shape, generator=g, dtype=torch.float32) * 3.0).to(dtype=x.dtype, device=x.device)
-            elif kind == "shift":
-                x = x + 5.0
         out.append(x)
     return out
 
 
+def perturbed_value(kind: str, seed: int, ref_name: str, base: torch.Tensor, is_buffer: bool) -> torch.Tensor | None:
+    """The value a parameter (or buffer) takes in a parameter probe; the same for the reference
+    and the candidate because it depends only on the seed, the reference's name and the value."""
+    g = torch.Generator(device="cpu").manual_seed((seed + zlib.crc32(ref_name.encode())) & 0x7FFFFFFF)
+    x = base.detach().to("cpu", torch.float64)
+    if kind == "reinit":
+        if is_buffer:  # running statistics keep their sign (a variance must stay positive)
+            return x * (1.0 + 0.25 * (2.0 * torch.rand(x.shape, generator=g, dtype=torch.float64) - 1.0))
+        rms = float(x.pow(2).mean().sqrt()) if x.numel() else 0.0
+        return x + (0.5 * rms + 0.05) * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    if kind == "scale":
+        return None if is_buffer else x * 1.5
+    raise ValueError(f"unknown parameter probe {kind!r}")
+
+
 class Worker:
-    def __init__(self, role: str):
+    def __init__(self, role: str, fd_in: int, fd_out: int):
         self.role = role
+        self.rx = os.fdopen(fd_in, "r", encoding="utf-8")
+        self.tx = os.fdopen(fd_out, "w", encoding="utf-8")
         self.model = None
+        self.model64 = None
         self.device = "cpu"
-        self.findings: list[dict] = []
+        self.out_dir = os.getcwd()
+        self.findings: list[WireFinding] = []
         self.l2_buffer = None
+        self.native_threads: int | None = None
+        self.harness: dict[str, tuple] = {}
+        self.registrations: frozenset[str] = frozenset()
 
     # --- helpers -----------------------------------------------------------------------------
     def finding(self, id_: str, severity: str, message: str):
-        if not any(f["id"] == id_ and f["message"] == message for f in self.findings):
-            self.findings.append({"id": id_, "severity": severity, "message": message})
+        f = WireFinding(id_, severity, message)
+        if f not in self.findings:
+            self.findings.append(f)
 
     def sync(self):
         if self.device.startswith("cuda"):
             _TIMERS["torch.cuda.synchronize"]()
 
-    def make_inputs(self, seed: int, probe: str | None = None):
+    def make_inputs(self, seed: int, probe: str = ""):
         _INPUT_FNS["torch.manual_seed"](seed)
         with torch.device(self.device):
             inputs = self.get_inputs()
         inputs = [x.to(self.device) if isinstance(x, torch.Tensor) else x for x in inputs]
         return transform_inputs(inputs, probe, seed)
 
-    def poison(self, nbytes: int):
+    def poison_allocator(self, nbytes: int):
         """Fill memory the caching allocator will hand out next, so unwritten outputs show as NaN."""
-        if not self.device.startswith("cuda"):
+        if not self.device.startswith("cuda") or nbytes <= 0:
             return
-        # Return every cached block first: otherwise a freed block that still holds real data
-        # (an input's old copy, say) could be handed out instead of a poisoned one.
-        torch.cuda.empty_cache()
-        blocks = [torch.empty(max(nbytes, 1 << 20), dtype=torch.uint8, device=self.device).fill_(POISON_BYTE)]
-        blocks += [torch.empty(1 << 18, dtype=torch.uint8, device=self.device).fill_(POISON_BYTE) for _ in range(16)]
+        torch.cuda.empty_cache()  # a freed block still holding real data must not be handed out
+        blocks = [torch.empty(max(nbytes, 1 << 20), dtype=torch.uint8, device=self.device).fill_(ALLOC_POISON)]
+        blocks += [torch.empty(1 << 18, dtype=torch.uint8, device=self.device).fill_(ALLOC_POISON) for _ in range(16)]
         del blocks
 
     def flush_l2(self):
@@ -148,107 +201,69 @@ class Worker:
             self.l2_buffer = torch.empty(max(2 * l2, 128 << 20), dtype=torch.uint8, device=self.device)
         self.l2_buffer.zero_()
 
-    def call(self, inputs, fwd_seed: int):
-        _INPUT_FNS["torch.manual_seed"](fwd_seed)
-        with torch.no_grad():
-            return self.model(*inputs)
+    def own_storages(self) -> dict[int, str]:
+        out = {}
+        for kind, items in (("parameter", self.model.named_parameters()), ("buffer", self.model.named_buffers())):
+            for name, t in items:
+                try:
+                    out[t.untyped_storage().data_ptr()] = f"{kind} {name}"
+                except Exception:  # noqa: BLE001
+                    continue
+        return out
 
-    def save(self, obj, name: str) -> str:
-        path = os.path.join(self.out_dir, name)
-        _INPUT_FNS["torch.save"](obj, path)
-        return path
-
-    def output_record(self, out) -> list:
-        """Leaves as CPU tensors plus their type facts (a subclass is recorded, never unwrapped)."""
-        rec = []
+    def output_file(self, out, inputs, previous_out=None, extra: dict | None = None) -> dict:
+        """What the parent reads for one call: CPU copies of the output leaves, facts the parent
+        cannot see in a copy (exact type, device, memory shared with inputs or parameters)."""
+        input_storages = {}
+        for i, x in enumerate(inputs):
+            if isinstance(x, torch.Tensor):
+                try:
+                    input_storages[x.untyped_storage().data_ptr()] = f"input {i}"
+                except Exception:  # noqa: BLE001
+                    pass
+        own = self.own_storages()
+        tensors, info = [], []
         for leaf in leaves(out):
             if isinstance(leaf, torch.Tensor):
                 exact = type(leaf) is torch.Tensor
-                info = {"type": f"{type(leaf).__module__}.{type(leaf).__qualname__}", "exact": exact,
-                        "shape": list(leaf.shape), "dtype": str(leaf.dtype), "device": str(leaf.device)}
+                entry = {"kind": "tensor", "type": f"{type(leaf).__module__}.{type(leaf).__qualname__}", "exact": exact,
+                         "device": str(leaf.device), "value": "", "error": "", "aliases": ""}
                 if exact and not leaf.is_meta:
                     try:
-                        leaf.untyped_storage()
-                        rec.append((info, leaf.detach().to("cpu")))
+                        ptr = leaf.untyped_storage().data_ptr()
+                        entry["aliases"] = input_storages.get(ptr) or own.get(ptr, "") if ptr else ""
+                        tensors.append(leaf.detach().to("cpu"))
+                        info.append(entry)
                         continue
                     except Exception as e:  # noqa: BLE001
-                        info["error"] = f"no real storage: {e}"
-                rec.append((info, None))
+                        entry["error"] = f"no real storage: {e}"
+                tensors.append(None)
+                info.append(entry)
             else:
-                rec.append(({"type": type(leaf).__name__, "exact": False, "value": repr(leaf)[:200]}, None))
-        return rec
+                tensors.append(None)
+                info.append({"kind": "value", "type": type(leaf).__name__, "exact": False, "device": "",
+                             "value": repr(leaf)[:200], "error": "", "aliases": ""})
+        record = {"leaves": tensors, "info": info, "structure": structure(out)}
+        if previous_out is not None:
+            record["previous"] = [x.detach().to("cpu") if isinstance(x, torch.Tensor) and type(x) is torch.Tensor else None
+                                  for x in leaves(previous_out)]
+        record.update(extra or {})
+        return record
 
-    # --- commands ----------------------------------------------------------------------------
-    def setup(self, cmd: dict) -> dict:
-        self.device = cmd["device"]
-        self.out_dir = cmd["out_dir"]
-        threads = int(cmd.get("threads") or 0)
-        if threads:
-            torch.set_num_threads(threads)
-        if self.device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(self.device).index or 0)
-            frac = cmd.get("gpu_memory_fraction")
-            if frac and self.role == "candidate":
-                torch.cuda.set_per_process_memory_fraction(float(frac))
-        from ..tasks.contract import exec_task_module
+    def write(self, record: dict, name: str, k: int):
+        _save(record, protocol.call_file(self.out_dir, name, k))
 
-        ref = exec_task_module(cmd["task_source"], size=cmd["size"], module_name=f"cudal1_reference_{os.getpid()}")
-        self.get_inputs = ref.get_inputs
-        self.ref_module_dict_ids = {k: id(v) for k, v in ref.__dict__.items()}
-        self.ref_module = ref
-        self.state_before = guard.backend_state()
-        self.l2_baseline = (persisting_l2_limit() or 0) if self.device.startswith("cuda") else 0
-        self.py_threads_before = set(threading.enumerate())
-        init_inputs = ref.get_init_inputs()
-        info: dict = {}
-        if self.role == "candidate":
-            t0 = _perf()
-            module = types.ModuleType("cudal1_candidate")
-            module.__dict__["__file__"] = os.path.join(os.getcwd(), "candidate.py")
-            sys.modules["cudal1_candidate"] = module
-            # A real file: Triton (and inspect) read kernel sources back from it.
-            with open(module.__dict__["__file__"], "w", encoding="utf-8") as f:
-                f.write(cmd["candidate_source"])
-            try:
-                code = compile(cmd["candidate_source"], module.__dict__["__file__"], "exec")
-                exec(code, module.__dict__)  # noqa: S102 - this process exists to run untrusted code
-            except SystemExit as e:
-                return {"ok": False, "stage": "build", "error_kind": "exit", "error": f"the candidate called exit({e.code}) on import"}
-            except SyntaxError as e:
-                return {"ok": False, "stage": "build", "error_kind": "syntax", "error": f"SyntaxError: {e.msg} (line {e.lineno})"}
-            except BaseException as e:  # noqa: BLE001
-                return {"ok": False, "stage": "build", "error_kind": "import", "error": _short_exc(e)}
-            info["build_s"] = _perf() - t0
-            cls = module.__dict__.get("ModelNew")
-            if cls is None or not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
-                return {"ok": False, "stage": "build", "error_kind": "missing-modelnew",
-                        "error": "the candidate defines no class ModelNew(nn.Module)"}
-            mismatch = _signature_mismatch(ref.Model, cls)
-            if mismatch:
-                return {"ok": False, "stage": "build", "error_kind": "signature-mismatch", "error": mismatch}
-            if cmd.get("build_only"):
-                return {"ok": True, "info": info}
-        else:
-            cls = ref.Model
-        _INPUT_FNS["torch.manual_seed"](int(cmd["init_seed"]))
-        try:
-            model = cls(*init_inputs)
-            model = model.to(self.device)
-        except SystemExit as e:
-            return {"ok": False, "stage": "init", "error_kind": "exit", "error": f"exit({e.code}) while constructing"}
-        except BaseException as e:  # noqa: BLE001
-            return {"ok": False, "stage": "init", "error_kind": "runtime", "error": _short_exc(e)}
-        self.model = model
-        self.audit_import()
-        return {"ok": True, "info": info, "findings": self.findings}
+    # --- integrity (evidence only: see guard) ----------------------------------------------------
+    def harness_namespaces(self) -> dict[str, dict]:
+        return {"worker": globals(), "Worker": dict(vars(Worker)), "guard": vars(guard), "protocol": vars(protocol),
+                "json": vars(json)}
 
-    def audit_import(self):
+    def verify(self, when: str, full: bool = False):
         if self.role != "candidate":
             return
-        self.check_integrity("after import")
-        self.check_state("on import")
-
-    def check_integrity(self, when: str):
+        changed = guard.code_changes(self.harness, self.harness_namespaces())
+        if changed:
+            self.finding("harness-tampered", "reject", f"the judge's own code or globals changed {when}: {', '.join(changed[:6])}")
         bad = guard.changed(_TIMERS)
         if bad:
             self.finding("timer-tampered", "reject", f"timing functions replaced {when}: {', '.join(bad)}")
@@ -258,6 +273,11 @@ class Worker:
         changed = [k for k, v in self.ref_module.__dict__.items() if self.ref_module_dict_ids.get(k) != id(v)]
         if changed or self.ref_module.__dict__.get("get_inputs") is not self.get_inputs:
             self.finding("reference-module-tampered", "reject", f"the reference module's names changed {when}: {', '.join(changed)}")
+        foreign = guard.foreign_registrations(None if full else guard.HARNESS_OPS, self.registrations)
+        hooks = guard.active_hooks()
+        if foreign or hooks:
+            self.finding("dispatch-override", "reject",
+                         f"operators or hooks changed {when}: {', '.join((foreign + hooks)[:6])}")
 
     def check_state(self, when: str):
         now = guard.backend_state()
@@ -271,6 +291,8 @@ class Worker:
             self.finding("lower-precision-flags", "warn", f"lower-precision settings changed {when}: {', '.join(lower)}")
 
     def check_leftovers(self, when: str):
+        if self.role != "candidate":
+            return
         extra = [t for t in threading.enumerate() if t not in self.py_threads_before and t.is_alive() and _thread_busy(t)]
         if extra:
             self.finding("leftover-threads", "reject", f"{len(extra)} Python thread(s) still running {when}: {', '.join(t.name for t in extra[:3])}")
@@ -287,7 +309,7 @@ class Worker:
                     pass
 
     def check_l2(self, when: str):
-        if not self.device.startswith("cuda"):
+        if not self.device.startswith("cuda") or self.role != "candidate":
             return
         limit = persisting_l2_limit()
         if limit is not None and limit > self.l2_baseline:
@@ -296,15 +318,110 @@ class Worker:
                          f"{limit} bytes of L2 were set aside for persisting accesses {when} (was {self.l2_baseline})")
             reset_persisting_l2()
 
-    def trials(self, cmd: dict) -> dict:
-        """Correctness calls: one per (seed, probe). Outputs saved; facts returned."""
-        results = []
-        previous = None
-        for t in cmd["trials"]:
-            inputs = self.make_inputs(t["seed"], t.get("probe"))
-            fp = fingerprint(inputs)
-            keep = _snapshot_inputs(inputs)
-            given = _snapshot_inputs(inputs)  # the program gets its own copies
+    # --- requests ----------------------------------------------------------------------------
+    def setup(self, req: Setup):
+        self.device = req.device
+        if req.threads:
+            torch.set_num_threads(req.threads)
+        if self.device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(self.device).index or 0)
+            if req.gpu_memory_fraction and self.role == "candidate":
+                torch.cuda.set_per_process_memory_fraction(float(req.gpu_memory_fraction))
+        from ..tasks.contract import exec_task_module
+
+        ref = exec_task_module(req.task_source, size=req.size, module_name=f"cudal1_reference_{os.getpid()}")
+        self.get_inputs = ref.get_inputs
+        self.ref_module_dict_ids = {k: id(v) for k, v in ref.__dict__.items()}
+        self.ref_module = ref
+        self.state_before = guard.backend_state()
+        self.l2_baseline = (persisting_l2_limit() or 0) if self.device.startswith("cuda") else 0
+        self.py_threads_before = set(threading.enumerate())
+        init_inputs = ref.get_init_inputs()
+        import_s = 0.0
+        if self.role == "candidate":
+            self.registrations = guard.registration_baseline()
+            self.harness = guard.code_snapshot(self.harness_namespaces())
+            t0 = _perf()
+            module = types.ModuleType("cudal1_candidate")
+            module.__dict__["__file__"] = os.path.join(os.getcwd(), "candidate.py")
+            sys.modules["cudal1_candidate"] = module
+            # A real file: Triton (and inspect) read kernel sources back from it.
+            with open(module.__dict__["__file__"], "w", encoding="utf-8") as f:
+                f.write(req.candidate_source)
+            try:
+                code = compile(req.candidate_source, module.__dict__["__file__"], "exec")
+                exec(code, module.__dict__)  # noqa: S102 - this process exists to run untrusted code
+            except SystemExit as e:
+                return Failure("exit", f"the candidate called exit({e.code}) on import")
+            except SyntaxError as e:
+                return Failure("syntax", f"SyntaxError: {e.msg} (line {e.lineno})")
+            except BaseException as e:  # noqa: BLE001
+                return Failure("import", _short_exc(e))
+            import_s = _perf() - t0
+            cls = module.__dict__.get("ModelNew")
+            if cls is None or not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
+                return Failure("missing-modelnew", "the candidate defines no class ModelNew(nn.Module)")
+            mismatch = _signature_mismatch(ref.Model, cls)
+            if mismatch:
+                return Failure("signature-mismatch", mismatch)
+            if req.build_only:
+                return SetupDone((), import_s)
+        else:
+            cls = ref.Model
+        _INPUT_FNS["torch.manual_seed"](int(req.init_seed))
+        try:
+            self.model = cls(*init_inputs).to(self.device)
+        except SystemExit as e:
+            return Failure("exit", f"exit({e.code}) while constructing")
+        except BaseException as e:  # noqa: BLE001
+            return Failure("runtime", _short_exc(e))
+        if self.role == "reference" and req.float64_reference:
+            try:
+                self.model64 = copy.deepcopy(self.model).double()
+            except Exception:  # noqa: BLE001 - then tolerances are judged without it
+                self.model64 = None
+        params = tuple(ParamInfo(n, tuple(t.shape), str(t.dtype))
+                       for n, t in list(self.model.named_parameters()) + list(self.model.named_buffers()))
+        self.verify("on import", full=True)
+        self.check_state("on import")
+        return SetupDone(params, import_s)
+
+    def perturb(self, kind: str, seed: int, names, model) -> list:
+        """Apply a parameter probe in place (version counters move, as with load_state_dict);
+        returns what restores the model."""
+        if not kind:
+            return []
+        params = dict(model.named_parameters())
+        buffers = dict(model.named_buffers())
+        saved = []
+        with torch.no_grad():
+            for ref_name, mine in names:
+                t = params.get(mine, buffers.get(mine))
+                if t is None or not t.is_floating_point():
+                    continue
+                new = perturbed_value(kind, seed, ref_name, t, mine not in params)
+                if new is None:
+                    continue
+                saved.append((t, t.detach().clone()))
+                t.copy_(new.to(t.dtype))
+        return saved
+
+    @staticmethod
+    def restore(saved: list):
+        with torch.no_grad():
+            for t, old in saved:
+                t.copy_(old)
+
+    def trials(self, req: Trials):
+        """Correctness calls: one file per trial with the outputs, the inputs (the reference's
+        before the call, the candidate's after it) and the previous trial's output read again."""
+        previous, previous_out = None, None
+        stochastic = nondeterministic = False
+        names = req.param_map
+        for t in req.trials:
+            inputs = self.make_inputs(t.seed, t.probe)
+            keep = _clone_inputs(inputs)
+            given = _clone_inputs(inputs)  # the program gets its own copies
             if previous is not None and _same_layout(previous, given):
                 # New values at the addresses of the previous trial's inputs: a result cache keyed
                 # by data_ptr() (or by tensor identity) returns the old output and fails the compare.
@@ -313,116 +430,121 @@ class Worker:
                         old.copy_(new)
                 given = previous
             del inputs
-            self.poison(int(cmd.get("poison_bytes", 64 << 20)))
+            saved = self.perturb(t.params, t.seed, names, self.model)
+            self.poison_allocator(req.poison_bytes)
             self.sync()
             try:
-                out = self.call(given, t["fwd_seed"])
+                _INPUT_FNS["torch.manual_seed"](t.fwd_seed)
+                with torch.no_grad():
+                    out = self.model(*given)
                 self.sync()
             except SystemExit as e:
-                return {"ok": False, "error_kind": "exit", "error": f"the program called exit({e.code}) in forward"}
+                return Failure("exit", f"the program called exit({e.code}) in forward")
             except BaseException as e:  # noqa: BLE001
-                return {"ok": False, "error_kind": "runtime", "error": _short_exc(e)}
-            mutated = [j for j, (a, b) in enumerate(zip(keep, given)) if not _same(a, b)]
-            rec = self.output_record(out)
-            path = self.save([r[1] for r in rec], f"trial_{t['name']}.pt")
-            entry = {"name": t["name"], "fingerprint": fp, "mutated": mutated, "leaves": [r[0] for r in rec], "path": path}
-            if self.role == "reference" and t.get("repeat_check"):
-                # Stochastic forward? Same seed twice should agree; another seed may differ.
-                again = self.output_record(self.call(_snapshot_inputs(keep), t["fwd_seed"]))
-                other = self.output_record(self.call(_snapshot_inputs(keep), t["fwd_seed"] + 7919))
-                entry["same_seed_equal"] = all(_same(a[1], b[1]) for a, b in zip(rec, again) if a[1] is not None)
-                entry["other_seed_equal"] = all(_same(a[1], b[1]) for a, b in zip(rec, other) if a[1] is not None)
-            results.append(entry)
-            previous = given
-            del out, given, keep
-        if self.role == "candidate":
-            self.check_leftovers("after the correctness trials")
-        return {"ok": True, "trials": results}
+                return Failure("runtime", _short_exc(e))
+            extra = {"inputs": [x.detach().to("cpu") if isinstance(x, torch.Tensor) else None
+                                for x in (keep if self.role == "reference" else given)]}
+            if self.role == "reference":
+                extra["out64"] = self.float64_outputs(keep, t, names)
+                if t.repeat_check:
+                    again = self.model_call(_clone_inputs(keep), t.fwd_seed)
+                    other = self.model_call(_clone_inputs(keep), t.fwd_seed + 7919)
+                    same = all(_same(a, b) for a, b in zip(leaves(out), leaves(again)) if isinstance(a, torch.Tensor))
+                    other_same = all(_same(a, b) for a, b in zip(leaves(out), leaves(other)) if isinstance(a, torch.Tensor))
+                    stochastic, nondeterministic = same and not other_same, not same
+            self.write(self.output_file(out, given, previous_out, extra), t.name, 0)
+            self.restore(saved)
+            previous, previous_out = given, out
+            del keep
+        self.check_leftovers("after the correctness trials")
+        self.verify("after the correctness trials")
+        return TrialsDone(stochastic, nondeterministic)
 
-    def warmup(self, cmd: dict) -> dict:
+    def model_call(self, inputs, fwd_seed: int, model=None):
+        _INPUT_FNS["torch.manual_seed"](fwd_seed)
+        with torch.no_grad():
+            return (model or self.model)(*inputs)
+
+    def float64_outputs(self, inputs, t, names) -> list | None:
+        """The reference evaluated in float64 on the same inputs (the yardstick for tolerances)."""
+        if self.model64 is None:
+            return None
+        saved = self.perturb(t.params, t.seed, names, self.model64)
         try:
-            for k in range(int(cmd["calls"])):
-                out = self.call(self.make_inputs(cmd["seed"] + k), cmd["seed"])
+            wide = [x.double() if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in _clone_inputs(inputs)]
+            out = self.model_call(wide, t.fwd_seed, self.model64)
+            return [x.detach().to("cpu") if isinstance(x, torch.Tensor) else None for x in leaves(out)]
+        except Exception:  # noqa: BLE001 - an op without float64 support: judged without it
+            return None
+        finally:
+            self.restore(saved)
+
+    def warmup(self, req: Warmup):
+        try:
+            for k in range(req.calls):
+                out = self.model_call(self.make_inputs(req.seed + k), req.seed)
                 del out
             self.sync()
         except BaseException as e:  # noqa: BLE001
-            return {"ok": False, "error_kind": "runtime", "error": _short_exc(e)}
+            return Failure("runtime", _short_exc(e))
         self.native_threads = guard.native_thread_count()
-        if self.role == "candidate":
-            self.check_leftovers("after warm-up")
-        return {"ok": True}
+        self.check_leftovers("after warm-up")
+        self.verify("after warm-up")
+        return Done()
 
-    def time_round(self, cmd: dict) -> dict:
-        """Timed calls, each on fresh inputs in fresh memory; samples of every output saved."""
+    def time_round(self, req: TimeRound):
+        """Timed calls, each on fresh inputs in fresh memory; every call's outputs to a file."""
         cuda = self.device.startswith("cuda")
         Event = _TIMERS.get("torch.cuda.Event")
-        times, walls, samples = [], [], []
-        previous = None
-        n_samples = int(cmd.get("samples_per_call", 512))
+        synchronize = _TIMERS.get("torch.cuda.synchronize")
+        seed_rng = _INPUT_FNS["torch.manual_seed"]
+        model = self.model
+        times, previous = [], None
+        last = len(req.seeds) - 1
         try:
-            for k, seed in enumerate(cmd["seeds"]):
-                inputs = self.make_inputs(seed)
-                self.flush_l2()
-                self.check_l2("between timed calls") if k == 0 else None
-                self.sync()
-                if cuda:
-                    start, end = Event(enable_timing=True), Event(enable_timing=True)
-                    w0 = _perf()
-                    start.record()
-                    out = self.call(inputs, seed)
-                    _TIMERS["torch.cuda.synchronize"]()  # device-wide: work on every stream counts
-                    end.record()
-                    end.synchronize()
-                    w1 = _perf()
-                    times.append(start.elapsed_time(end))
-                else:
-                    w0 = _perf()
-                    out = self.call(inputs, seed)
-                    w1 = _perf()
-                    times.append((w1 - w0) * 1e3)
-                walls.append((w1 - w0) * 1e3)
-                samples.append(self.sample_output(out, seed ^ int(cmd["sample_key"]), n_samples))
-                if k == len(cmd["seeds"]) - 1:
-                    self.save([r[1] for r in self.output_record(out)], f"timed_{cmd['name']}_last.pt")
-                previous = (inputs, out)  # keep alive: the next call's inputs get other addresses
+            with torch.no_grad():
+                for k, (seed, fwd_seed) in enumerate(zip(req.seeds, req.fwd_seeds)):
+                    inputs = self.make_inputs(seed)
+                    self.flush_l2()
+                    seed_rng(fwd_seed)
+                    if cuda:
+                        start, end = Event(enable_timing=True), Event(enable_timing=True)
+                        synchronize()
+                        start.record()
+                        out = model(*inputs)
+                        synchronize()  # device-wide: work on every stream counts
+                        end.record()
+                        end.synchronize()
+                        times.append(start.elapsed_time(end))
+                    else:
+                        t0 = _perf()
+                        out = model(*inputs)
+                        times.append((_perf() - t0) * 1e3)
+                    extra = {"inputs_fp": _fingerprint(inputs)}
+                    if req.poison_inputs:
+                        _poison_inputs(inputs)
+                    self.write(self.output_file(out, inputs, previous[1] if (k == last and previous) else None, extra), req.name, k)
+                    previous = (inputs, out)  # kept alive: the next call's inputs get other addresses
             del previous
         except SystemExit as e:
-            return {"ok": False, "error_kind": "exit", "error": f"the program called exit({e.code}) while timed"}
+            return Failure("exit", f"the program called exit({e.code}) while timed")
         except BaseException as e:  # noqa: BLE001
-            return {"ok": False, "error_kind": "runtime", "error": _short_exc(e)}
-        path = self.save(samples, f"timed_{cmd['name']}_samples.pt")
-        if self.role == "candidate":
-            self.check_leftovers("after timed calls")
-            self.check_integrity("after timing")
-            self.check_state("while timed")
-            self.check_l2("after timing")
-        return {"ok": True, "times_ms": times, "wall_ms": walls, "samples_path": path}
+            return Failure("runtime", _short_exc(e))
+        return RoundDone(tuple(times))
 
-    def sample_output(self, out, key: int, n: int) -> list:
-        rec = []
-        g = torch.Generator(device="cpu").manual_seed(key & 0x7FFFFFFFFFFFFFFF)
-        for leaf in leaves(out):
-            if isinstance(leaf, torch.Tensor) and type(leaf) is torch.Tensor and leaf.numel() > 0 and not leaf.is_meta:
-                flat = leaf.detach().reshape(-1)
-                idx = torch.randint(0, flat.numel(), (min(n, flat.numel()),), generator=g)
-                rec.append(flat[idx.to(flat.device)].to("cpu"))
-            else:
-                rec.append(None)
-        return rec
-
-    def profile(self, cmd: dict) -> dict:
+    def profile(self, req: Profile):
         if not self.device.startswith("cuda"):
-            return {"ok": True, "kernels": []}
+            return Profiled(())
         from torch.profiler import ProfilerActivity, profile
 
-        inputs = self.make_inputs(cmd["seed"])
+        inputs = self.make_inputs(req.seed)
         try:
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                for _ in range(int(cmd.get("calls", 3))):
-                    self.call(inputs, cmd["seed"])
+                for _ in range(req.calls):
+                    self.model_call(inputs, req.seed)
                 self.sync()
         except BaseException as e:  # noqa: BLE001
-            return {"ok": False, "error_kind": "runtime", "error": _short_exc(e)}
+            return Failure("runtime", _short_exc(e))
         totals: dict[str, list] = {}
         for evt in prof.events():
             if str(getattr(evt, "device_type", "")).endswith("CUDA"):
@@ -433,17 +555,42 @@ class Worker:
         # The profiler starts threads of its own (CUPTI); they are the judge's, not the candidate's.
         self.native_threads = guard.native_thread_count()
         all_t = sum(v[0] for v in totals.values()) or 1.0
-        kernels = sorted(({"name": k[:200], "share": v[0] / all_t, "calls": v[1]} for k, v in totals.items()),
-                         key=lambda d: -d["share"])
-        return {"ok": True, "kernels": kernels[:25]}
+        kernels = sorted((KernelTime(k[:200], v[0] / all_t, v[1]) for k, v in totals.items()), key=lambda d: -d.share)
+        return Profiled(tuple(kernels[:25]))
 
-    def audit(self, cmd: dict) -> dict:
-        if self.role == "candidate":
-            self.check_leftovers("at the end")
-            self.check_integrity("at the end")
-            self.check_state("at the end")
-            self.check_l2("at the end")
-        return {"ok": True, "findings": self.findings}
+    def audit(self, req: Audit):
+        """Checks between rounds (outside the round the parent's clock measures) and at the end."""
+        when = "at the end" if req.full else "after timed calls"
+        self.check_leftovers(when)
+        self.verify(when, full=req.full)
+        self.check_state(when)
+        self.check_l2(when)
+        return Done()
+
+    # --- the loop ----------------------------------------------------------------------------
+    def serve(self) -> int:
+        handlers = {Setup: self.setup, Trials: self.trials, Warmup: self.warmup, TimeRound: self.time_round,
+                    Profile: self.profile, Audit: self.audit, Ping: lambda req: Pong()}
+        for line in self.rx:
+            req = _decode(line, protocol.REQUESTS)
+            if isinstance(req, protocol.Exit):
+                break
+            try:
+                reply = handlers[type(req)](req)
+            except SystemExit as e:
+                reply = Failure("exit", f"exit({e.code})")
+            except BaseException as e:  # noqa: BLE001
+                reply = Failure("runtime", _short_exc(e))
+            reply = _with_findings(reply, self.findings)
+            self.tx.write(_encode(reply))
+            self.tx.flush()
+        return 0
+
+
+def _with_findings(reply, findings):
+    import dataclasses
+
+    return dataclasses.replace(reply, findings=tuple(findings))
 
 
 IDLE_FUNCTIONS = {"wait", "get", "_wait_for_tstate_lock", "select", "poll", "acquire", "_worker", "recv", "read"}
@@ -494,32 +641,13 @@ def _signature_mismatch(ref_cls, cand_cls) -> str:
 
 def main(argv: list[str]) -> int:
     role, fd_in, fd_out = argv[0], int(argv[1]), int(argv[2])
-    rx = os.fdopen(fd_in, "r", encoding="utf-8")
-    tx = os.fdopen(fd_out, "w", encoding="utf-8")
-    worker = Worker(role)
-    worker.native_threads = None
-    handlers = {"ping": lambda cmd: {"ok": True}, "setup": worker.setup, "trials": worker.trials, "warmup": worker.warmup, "time": worker.time_round,
-                "profile": worker.profile, "audit": worker.audit}
-    for line in rx:
-        cmd = json.loads(line)
-        if cmd["op"] == "exit":
-            break
-        try:
-            reply = handlers[cmd["op"]](cmd)
-        except SystemExit as e:
-            reply = {"ok": False, "error_kind": "exit", "error": f"exit({e.code})"}
-        except BaseException as e:  # noqa: BLE001
-            reply = {"ok": False, "error_kind": "runtime", "error": _short_exc(e)}
-        reply.setdefault("findings", worker.findings)
-        tx.write(json.dumps(reply, default=_json_default) + "\n")
-        tx.flush()
-    return 0
+    if role == "reference":
+        from . import sandbox
 
-
-def _json_default(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return str(o)
+        # Another process of the same user (a candidate under the basic sandbox) cannot read this
+        # one's memory, files or environment through /proc.
+        getattr(sandbox, "harden_reference_process", lambda: None)()
+    return Worker(role, fd_in, fd_out).serve()
 
 
 if __name__ == "__main__":

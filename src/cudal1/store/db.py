@@ -28,7 +28,7 @@ from .records import Candidate
 BUSY_TIMEOUT_MS = 60_000
 # JudgeConfig fields that do not change what a measurement means (where caches live, whether
 # they are used); everything else is part of the config key.
-_CONFIG_KEY_IGNORES = ("cache_dir", "reference_cache", "reference_cache_max_age_s", "best_speedup", "prestart_processes", "pace_tolerance")
+_CONFIG_KEY_IGNORES = ("cache_dir", "best_speedup", "prestart_processes")
 
 
 def default_db_path() -> Path:

@@ -1,0 +1,113 @@
+"""Reading one call's outputs back from a worker, in the parent, without trusting the file.
+
+A worker writes each call's outputs with ``torch.save`` to the path `protocol.call_file` names;
+the parent opens that path itself (never one a worker names), refuses links and anything but a
+regular file inside the worker's folder, loads it with ``weights_only=True`` (no code runs),
+checks every field's type, and deletes it. Anything else is a `ProtocolError`: the judge rejects
+the candidate (a reply it cannot read is never a pass).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+import torch
+
+from .protocol import ProtocolError
+
+MAX_FILE_BYTES = 64 << 30
+
+
+@dataclass(frozen=True)
+class LeafInfo:
+    kind: str  # "tensor" | "value"
+    type: str
+    exact: bool
+    device: str
+    value: str
+    error: str
+    aliases: str  # "" or "input 0" / "parameter w": memory shared with an input or parameter
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call as the worker saw it: output leaves (CPU copies, None for non-tensors), facts
+    about them, and what the request asked for (inputs, fingerprints, float64 outputs, the
+    previous call's output read again)."""
+
+    leaves: tuple[torch.Tensor | None, ...]
+    info: tuple[LeafInfo, ...]
+    structure: str
+    inputs: tuple[torch.Tensor | None, ...] | None = None
+    inputs_fp: tuple[tuple[float, float] | None, ...] | None = None
+    out64: tuple[torch.Tensor | None, ...] | None = None
+    previous: tuple[torch.Tensor | None, ...] | None = None
+
+
+_INFO_FIELDS = {"kind": str, "type": str, "exact": bool, "device": str, "value": str, "error": str, "aliases": str}
+
+
+def read_call(path: str, folder: str, keep: bool = False) -> CallRecord:
+    """Load and validate the call file at ``path`` (which must lie directly in ``folder``)."""
+    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(folder):
+        raise ProtocolError(f"{path}: not in the worker's folder")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise ProtocolError(f"the call's output file is missing or a link: {os.path.basename(path)} ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            raise ProtocolError(f"{os.path.basename(path)}: not a regular file of a sane size")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            try:
+                raw = torch.load(f, weights_only=True, map_location="cpu")
+            except Exception as e:  # noqa: BLE001 - any unreadable file is the worker's fault
+                raise ProtocolError(f"{os.path.basename(path)}: unreadable ({type(e).__name__}: {str(e)[:200]})") from None
+    finally:
+        os.close(fd)
+        if not keep:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return _validate(raw, os.path.basename(path))
+
+
+def _tensors(value, where: str, allow_none: bool = True):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, list) or not all(v is None or type(v) is torch.Tensor for v in value):
+        raise ProtocolError(f"{where}: expected a list of tensors")
+    return tuple(value)
+
+
+def _validate(raw, where: str) -> CallRecord:
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{where}: expected a mapping")
+    known = {"leaves", "info", "structure", "inputs", "inputs_fp", "out64", "previous"}
+    if set(raw) - known or not {"leaves", "info", "structure"} <= set(raw):
+        raise ProtocolError(f"{where}: unexpected or missing keys {sorted(set(raw) ^ known)}")
+    leaves = _tensors(raw["leaves"], f"{where}.leaves", allow_none=False)
+    info_raw = raw["info"]
+    if not isinstance(info_raw, list) or len(info_raw) != len(leaves):
+        raise ProtocolError(f"{where}.info: expected one entry per output")
+    info = []
+    for i, entry in enumerate(info_raw):
+        if not isinstance(entry, dict) or set(entry) != set(_INFO_FIELDS) or \
+                not all(isinstance(entry[k], t) for k, t in _INFO_FIELDS.items()):
+            raise ProtocolError(f"{where}.info[{i}]: malformed")
+        info.append(LeafInfo(**entry))
+    if not isinstance(raw["structure"], str):
+        raise ProtocolError(f"{where}.structure: expected a string")
+    fp = raw.get("inputs_fp")
+    if fp is not None:
+        if not isinstance(fp, list) or not all(x is None or (isinstance(x, list) and len(x) == 2 and all(isinstance(v, float) for v in x))
+                                               for x in fp):
+            raise ProtocolError(f"{where}.inputs_fp: malformed")
+        fp = tuple(None if x is None else (x[0], x[1]) for x in fp)
+    return CallRecord(leaves=leaves, info=tuple(info), structure=raw["structure"],
+                      inputs=_tensors(raw.get("inputs"), f"{where}.inputs"), inputs_fp=fp,
+                      out64=_tensors(raw.get("out64"), f"{where}.out64"), previous=_tensors(raw.get("previous"), f"{where}.previous"))
