@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cudal1.judge import JudgeConfig, evaluate
+from cudal1.judge.sandbox import bwrap_works
 from cudal1.tasks import load_task_file
 
 HERE = Path(__file__).parent
@@ -26,18 +27,24 @@ def header(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def judge_file(path: Path, cache: str):
+# Every attack must fail under both sandboxes a user can get: strict (bubblewrap) and basic.
+LEVELS = [pytest.param("strict", marks=pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed here")),
+          "basic"]
+
+
+def judge_file(path: Path, cache: str, sandbox: str = "auto"):
     h = header(path)
     if "cuda" in h.get("requires", []) and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     task = load_task_file(HERE.parent / h["target"][0])
-    return h, evaluate(task, path.read_text(), device=device, config=JudgeConfig.quick(cache_dir=cache))
+    return h, evaluate(task, path.read_text(), device=device, config=JudgeConfig.quick(cache_dir=cache, sandbox=sandbox))
 
 
+@pytest.mark.parametrize("sandbox", LEVELS)
 @pytest.mark.parametrize("path", HACKS, ids=lambda p: p.stem)
-def test_hack_is_not_accepted_with_expected_findings(path, judge_cache):
-    h, v = judge_file(path, judge_cache)
+def test_hack_is_not_accepted_with_expected_findings(path, sandbox, judge_cache):
+    h, v = judge_file(path, judge_cache, sandbox)
     found = set(v.finding_ids())
     # Allocator poisoning exists on CUDA only: on the CPU an unwritten output is just wrong.
     suffix = "" if torch.cuda.is_available() else "-cpu"
@@ -51,8 +58,9 @@ def test_hack_is_not_accepted_with_expected_findings(path, judge_cache):
         assert any(f.severity == "warn" for f in v.findings)
 
 
+@pytest.mark.parametrize("sandbox", LEVELS)
 @pytest.mark.parametrize("path", LEGIT, ids=lambda p: p.stem)
-def test_legitimate_candidate_is_accepted(path, judge_cache):
-    _, v = judge_file(path, judge_cache)
+def test_legitimate_candidate_is_accepted(path, sandbox, judge_cache):
+    _, v = judge_file(path, judge_cache, sandbox)
     assert v.verdict == "accepted", v.to_record()
     assert not [f for f in v.findings if f.severity == "reject"]

@@ -14,6 +14,9 @@ from pathlib import Path
 from . import protocol, sandbox
 
 
+WORKER_ENTRY = "import sys, importlib; sys.exit(importlib.import_module('cudal1.judge.worker').main(sys.argv[1:]))"
+
+
 class WorkerDied(Exception):
     def __init__(self, message: str, log_tail: str = ""):
         super().__init__(message)
@@ -68,7 +71,9 @@ class WorkerProcess:
         env = sandbox.scrubbed_env(s.work_dir, s.build_dir, s.threads)
         # The package must be importable in the child even when run from a source tree.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH", "")) if p)
-        cmd = [sandbox.python_exe(), "-m", "cudal1.judge.worker", s.role, str(p2c_r), str(c2p_w)]
+        # ``-c`` rather than ``-m``: the worker module must not be ``__main__``, where a candidate
+        # could reach it with a plain ``import __main__`` (see worker.main).
+        cmd = [sandbox.python_exe(), "-c", WORKER_ENTRY, s.role, str(p2c_r), str(c2p_w)]
         level = s.sandbox_level if s.role == "candidate" else "off"
         cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden)
         self.log_path = os.path.join(s.work_dir, f"{s.role}.log")
@@ -112,12 +117,12 @@ class WorkerProcess:
         own clock from sending to the reply's arrival. Raises `protocol.ProtocolError` for
         anything else on the reply channel."""
         expected = protocol.REPLY_TO[type(msg)]
+        t0 = time.monotonic()  # before the write: the worker may start before write() returns
         try:
             self._tx.write(protocol.encode(msg))
             self._tx.flush()
         except (BrokenPipeError, OSError):
             raise WorkerDied(self._death_message(), self.log_tail()) from None
-        t0 = time.monotonic()
         deadline = t0 + timeout_s
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()

@@ -217,7 +217,7 @@ def decode(line: str | bytes, allowed: dict[str, type]):
 def _build(cls, raw, where: str):
     if not isinstance(raw, dict):
         raise ProtocolError(f"{where}: expected an object")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, globalns=globals())  # not via sys.modules (see worker.main)
     names = {f.name for f in dataclasses.fields(cls)}
     extra = set(raw) - names
     if extra:

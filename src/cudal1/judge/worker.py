@@ -29,6 +29,7 @@ import zlib
 import torch
 
 from . import guard, protocol
+from ..tasks.contract import exec_task_module
 from .cudart import persisting_l2_limit, reset_persisting_l2
 from .protocol import (Audit, Done, Failure, KernelTime, ParamInfo, Ping, Pong, Profile, Profiled, RoundDone, Setup,
                        SetupDone, TimeRound, Trials, TrialsDone, Warmup, WireFinding)
@@ -98,9 +99,9 @@ def _fingerprint(inputs) -> list:
     """[sum, sum of |x|] in float64 per tensor input (None for other values)."""
     fp = []
     for x in inputs:
-        if isinstance(x, torch.Tensor) and x.numel() and not x.is_complex():
-            d = torch.nan_to_num(x.detach().double(), nan=0.0, posinf=0.0, neginf=0.0)
-            fp.append([float(d.sum()), float(d.abs().sum())])
+        if isinstance(x, torch.Tensor) and x.numel() and not x.is_complex() and x.dtype != torch.bool:
+            d = x.detach()
+            fp.append([float(d.sum(dtype=torch.float64)), float(d.abs().sum(dtype=torch.float64))])
         else:
             fp.append(None)
     return fp
@@ -157,6 +158,7 @@ class Worker:
         self.role = role
         self.rx = os.fdopen(fd_in, "r", encoding="utf-8")
         self.tx = os.fdopen(fd_out, "w", encoding="utf-8")
+        self.channel = (self.rx, self.tx)
         self.model = None
         self.model64 = None
         self.device = "cpu"
@@ -262,6 +264,9 @@ class Worker:
         if self.role != "candidate":
             return
         changed = guard.code_changes(self.harness, self.harness_namespaces())
+        changed += [f"Worker instance attribute {k}" for k in vars(self) if k in vars(Worker)]
+        if self.tx is not self.channel[1] or self.rx is not self.channel[0]:
+            changed.append("the reply channel")
         if changed:
             self.finding("harness-tampered", "reject", f"the judge's own code or globals changed {when}: {', '.join(changed[:6])}")
         bad = guard.changed(_TIMERS)
@@ -327,8 +332,6 @@ class Worker:
             torch.cuda.set_device(torch.device(self.device).index or 0)
             if req.gpu_memory_fraction and self.role == "candidate":
                 torch.cuda.set_per_process_memory_fraction(float(req.gpu_memory_fraction))
-        from ..tasks.contract import exec_task_module
-
         ref = exec_task_module(req.task_source, size=req.size, module_name=f"cudal1_reference_{os.getpid()}")
         self.get_inputs = ref.get_inputs
         self.ref_module_dict_ids = {k: id(v) for k, v in ref.__dict__.items()}
@@ -639,6 +642,15 @@ def _signature_mismatch(ref_cls, cand_cls) -> str:
     return "; ".join(problems)
 
 
+def _unlist_judge_modules():
+    """Take the judge's modules out of ``sys.modules``: the harness keeps its own references,
+    while a candidate's ``import cudal1.judge.worker`` (or ``.guard``) gets a fresh, unused copy.
+    Reaching the running harness then takes introspection (gc, frames, sys.modules walks),
+    which the static scan rejects."""
+    for name in [n for n in sys.modules if n == "cudal1" or n.startswith("cudal1.")]:
+        del sys.modules[name]
+
+
 def main(argv: list[str]) -> int:
     role, fd_in, fd_out = argv[0], int(argv[1]), int(argv[2])
     if role == "reference":
@@ -647,7 +659,10 @@ def main(argv: list[str]) -> int:
         # Another process of the same user (a candidate under the basic sandbox) cannot read this
         # one's memory, files or environment through /proc.
         getattr(sandbox, "harden_reference_process", lambda: None)()
-    return Worker(role, fd_in, fd_out).serve()
+    worker = Worker(role, fd_in, fd_out)
+    if role == "candidate":
+        _unlist_judge_modules()
+    return worker.serve()
 
 
 if __name__ == "__main__":
