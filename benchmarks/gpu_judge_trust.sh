@@ -24,5 +24,7 @@ step() {  # name, time limit (s), command...
   echo "$name rc=$? wall_s=$(( $(date +%s) - t0 ))" >> "$RESULTS/steps.txt"
 }
 step cuda_tests 420 python3 -m pytest -q -rA -p no:cacheprovider tests/test_judge_cuda.py
-step corpus 900 python3 -m pytest -q -rA -p no:cacheprovider -n 2 tests/test_judge_corpus.py
+# The corpus under the strongest sandbox the machine has (strict with the carried bubblewrap).
+LEVEL=$(python3 -c "from cudal1.judge import sandbox; print(sandbox.resolve_level('auto'))")
+step corpus 900 python3 -m pytest -q -rA -p no:cacheprovider -n ${WORKERS:-4} -k "$LEVEL" tests/test_judge_corpus.py
 echo finished >> "$RESULTS/steps.txt"

@@ -3,11 +3,14 @@ negative ones, and never fires when the positive snippet is only a comment or a 
 
 from __future__ import annotations
 
+import ast
 import textwrap
+import time
 
 import pytest
 
-from cudal1.judge.catalogue import scan_source, static_patterns
+from cudal1.judge.catalogue import get_pattern, scan_source, static_patterns
+from cudal1.judge.catalogue.detectors import DETECTORS, ScanContext
 
 
 def _src(s: str) -> str:
@@ -250,8 +253,88 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "aten-override": ([
         "import torch\nlib = torch.library.Library('aten', 'IMPL')\nlib.impl('relu', lambda x: x, 'CPU')\n",
         "import torch\n@torch.library.impl('aten::relu', 'CPU')\ndef r(x):\n    return x\n",
+        # a namespace computed at run time, or folded from constants
+        "import torch\nlib = torch.library.Library(bytes.fromhex('6174656e').decode(), 'IMPL')\n",
+        "import torch\nNS = 'at' + 'en'\nlib = torch.library.Library(NS, 'IMPL')\n",
+        "import torch\ndef reg(ns):\n    return torch.library.Library(ns, 'FRAGMENT')\n",
+        # IMPL into a namespace this source never defines
+        "import torch\nlib = torch.library.Library('torchvision', 'IMPL')\nlib.impl('nms', lambda *a: None, 'CPU')\n",
+        # registration helpers with an aten, foreign or computed qualname
+        "import torch\ntorch.library.register_kernel('aten::relu', 'cpu')(lambda x: x)\n",
+        "import torch\ndef reg(op):\n    torch.library.register_fake(op)(lambda x: x)\n",
+        "import torch\ntorch.library.register_autograd(torch.ops.aten.relu.default, lambda ctx, g: g)\n",
+        "import torch\ntorch.library._register_torch_dispatch_rule('aten::add.Tensor', object, print)\n",
+        "import torch\ntorch.library.define('aten::fast_relu', '(Tensor x) -> Tensor')\n",
+        "import torch\nlib = torch.library.Library('aten', 'FRAGMENT')\nlib.define('fast_relu(Tensor x) -> Tensor')\n",
+        # the dispatcher's private API
+        "import torch\nh = torch._C._dispatch_has_kernel_for_dispatch_key('aten::relu', 'CPU')\n",
+        "import torch\nm = torch._C._DispatchModule\n",
+        "from torch._library import custom_ops\n",
+        "import torch\nk = torch._C._dispatch_find_schema_or_throw\n",
+        # dispatch modes switched on outside forward
+        "from torch.utils._python_dispatch import _push_mode\n_push_mode(object())\n",
+        """
+        from torch.utils._python_dispatch import TorchDispatchMode
+        class Spy(TorchDispatchMode):
+            pass
+        Spy().__enter__()
+        """,
+        """
+        from torch.overrides import TorchFunctionMode
+        class Spy(TorchFunctionMode):
+            pass
+        class Sub(Spy):
+            pass
+        class ModelNew:
+            def __init__(self):
+                self.mode = Sub()
+                self.mode.__enter__()
+        """,
+        """
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+        class Spy(TorchDispatchMode):
+            pass
+        with Spy():
+            model = torch.nn.Linear(4, 4)
+        """,
+        # TORCH_LIBRARY blocks in the sources given to load_inline
+        _load_inline("TORCH_LIBRARY_IMPL(aten, CPU, m) { m.impl(\"relu\", &fast_relu); }"),
+        _load_inline("TORCH_LIBRARY_FRAGMENT(aten, m) { m.def(\"fast_relu(Tensor x) -> Tensor\"); }"),
+        _load_inline("TORCH_LIBRARY_IMPL(_, AutogradCPU, m) { m.fallback(torch::CppFunction::makeFallthrough()); }"),
+        _load_inline("TORCH_LIBRARY_IMPL(torchvision, CPU, m) { m.impl(\"nms\", &nms); }"),
+        _load_inline("void f() { c10::Dispatcher::singleton(); }"),
     ], ["import torch\n@torch.library.custom_op('mylib::relu', mutates_args=())\ndef r(x: torch.Tensor) -> torch.Tensor:\n    return x.relu()\n",
-        "import torch\nlib = torch.library.Library('mylib', 'DEF')\n"]),
+        "import torch\nlib = torch.library.Library('mylib', 'DEF')\n",
+        """
+        import torch
+        @torch.library.custom_op("mylib::scale", mutates_args=())
+        def scale(x: torch.Tensor) -> torch.Tensor:
+            return x * 2
+        @scale.register_fake
+        def _(x):
+            return torch.empty_like(x)
+        torch.library.register_kernel("mylib::scale", "cpu")(lambda x: x * 2)
+        torch.library.register_autograd(scale, lambda ctx, g: g * 2)
+        torch.library.register_fake(torch.ops.mylib.scale.default)(lambda x: x)
+        """,
+        "import torch\nlib = torch.library.Library('mylib', 'FRAGMENT')\nlib.define('f(Tensor x) -> Tensor')\nlib.impl('f', lambda x: x, 'CPU')\n",
+        "import torch\ntorch.library.define('mylib::f', '(Tensor x) -> Tensor')\ntorch.library.impl('mylib::f', 'CPU')(lambda x: x)\n",
+        "import torch\nok = hasattr(torch.library, 'custom_op')\ny = torch.ops.aten.relu.default(torch.ones(2))\n",
+        """
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+        class Count(TorchDispatchMode):
+            pass
+        class ModelNew:
+            def forward(self, x):
+                with Count():       # inside forward only (torch-function-override's business)
+                    return x + 1
+        """,
+        _load_inline("TORCH_LIBRARY(mylib, m) { m.def(\"f(Tensor x) -> Tensor\"); }\n"
+                     "TORCH_LIBRARY_IMPL(mylib, CPU, m) { m.impl(\"f\", &f); }"),
+        _load_inline("void f(torch::Library& m) { }  // TORCH_LIBRARY_IMPL(aten, CPU, m) in a comment"),
+    ]),
     "sys-modules": (["import sys\nm = sys.modules['__main__']\n", "from sys import modules\nm = modules.get('a')\n"],
                     ["import sys\nv = sys.version_info\n"]),
     "gc-introspection": (["import gc\nobjs = gc.get_objects()\n", "import gc\nr = gc.get_referrers(1)\n"],
@@ -259,9 +342,76 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "frame-introspection": (["import sys\nf = sys._getframe(1)\n", "import inspect\nf = inspect.currentframe().f_back\n"],
                             ["import inspect\ns = inspect.signature(len)\n"]),
     "dynamic-code": (["exec('x = 1')\n", "y = eval('1 + 1')\n", "os = __import__('os')\n",
-                      "import importlib\nm = importlib.import_module('os')\n"],
+                      "import importlib\nm = importlib.import_module('os')\n",
+                      # reached through the builtins rather than by its bare name
+                      "import builtins\nbuiltins.exec('x = 1')\n", "__builtins__['eval']('1')\n",
+                      "__builtins__.eval('1')\n", "import builtins\nbuiltins.__dict__['ex' + 'ec']('x = 1')\n",
+                      "import builtins\nrun = vars(builtins).get('exec')\n",
+                      "import builtins as b\nrun = getattr(b, 'ev' + 'al')\n",
+                      "g = globals()['__builtins__']['exec']\n", "run = exec\nrun('x = 1')\n",
+                      "from builtins import compile as c\ncode = c('1', 'f', 'eval')\n"],
                      ["import torch\nf = torch.compile(len)\n", "import re\nr = re.compile('a')\n",
-                      "def f(model):\n    return model.eval()\n"]),
+                      "def f(model):\n    return model.eval()\n", "import builtins\nn = builtins.len([1])\n",
+                      "def exec(x):\n    return x\ny = exec(3)\n"]),
+    "dynamic-attribute": ([
+        "import os\nlink = getattr(os, 'sym' + 'link')\n",
+        "import sys\nname = 'x'\ndef f(n):\n    return getattr(sys, n)\n",
+        "def f(obj, n):\n    return getattr(obj, n)\n",
+        "import torch.nn.functional as F\ndef f(x, n):\n    return getattr(F, n)(x)\n",
+        "import sys\nf = getattr(sys, '_getframe')\n",  # a sensitive module, even by a constant name
+        "import os as o\nf = getattr(o, 'path')\n",
+        "def f(name):\n    return getattr(__import__('o' + 's'), name)\n",
+        "import importlib\nm = importlib.import_module('s' + 'ys')\nf = getattr(m, 'settrace')\n",
+        "import sys\nclass M:\n    def __init__(self):\n        self.m = sys\n    def f(self):\n        return getattr(self.m, 'modules')\n",
+        "import sys\nos_ = sys.modules['os']\nf = getattr(os_, 'system')\n",
+        "import torch\nC = getattr(torch, '_' + 'C')\n",
+        "import torch\nsetattr(torch.ops, 'aten', None)\n",
+        "def f(obj, n):\n    return delattr(obj, n)\n",
+        "def f(obj, n):\n    return hasattr(obj, n)\n",
+        "def f(obj, n):\n    return object.__getattribute__(obj, n)\n",
+        "import sys\nm = vars(sys)['mod' + 'ules']\n",
+        "import sys\nd = sys.__dict__\n",
+        "import builtins\nd = builtins.__dict__\n",
+        "b = __builtins__\n",
+        "def f(k):\n    return globals()[k]\n",
+        "def f(k):\n    return locals().get(k)\n",
+        "def f(obj, k):\n    return vars(obj)[k]\n",
+        "def f(obj, k):\n    d = obj.__dict__\n    return d[k]\n",
+        "import operator, sys\nf = operator.attrgetter('_getfr' + 'ame')(sys)\n",
+        "from operator import attrgetter\ndef f(n):\n    return attrgetter(n)\n",
+        "import operator\ndef f(n):\n    return operator.methodcaller(n)\n",
+        "import functools, sys\nf = functools.reduce(getattr, ['_getframe'], sys)\n",
+        "from os import *\n",
+        "g = (lambda: 0).__globals__\n",
+        "subs = object.__subclasses__()\n",
+        "def f(args):\n    return getattr(*args)\n",
+    ], [
+        "import torch\nclass M(torch.nn.Module):\n    def f(self):\n        return getattr(self, 'weight')\n",
+        "import torch\ndef f(x):\n    return getattr(torch.nn.functional, 'relu')(x)\n",
+        "import torch.nn.functional as F\nACT = 'gelu'\ndef f(x):\n    return getattr(F, ACT)(x)\n",
+        """
+        import torch
+        class M(torch.nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                for i in range(n):
+                    setattr(self, f"conv{i}", torch.nn.Conv2d(3, 3, 3))
+            def forward(self, x):
+                for i in range(4):
+                    x = getattr(self, f"conv{i}")(x)
+                    if hasattr(self, f"bn{i}"):
+                        x = getattr(self, f"bn{i}")(x)
+                return x
+        """,
+        "class M:\n    def f(self, name):\n        return self.__dict__[name]\n",
+        "import torch\nok = hasattr(torch.library, 'custom_op') and hasattr(torch._C, '_cuda_getDevice')\n",
+        "def f(obj):\n    return getattr(obj, 'shape', None)\n",
+        "d = {'a': 1}\ndef f(k):\n    return d[k]\n",
+        "cfg = globals()['CONFIG']\n",
+        "import operator\nget_w = operator.attrgetter('weight', 'bias')\n",
+        "import os\np = os.path.join('a', 'b')\n",
+        "class M:\n    def forward(self, x):\n        return x.__class__.__name__\n",
+    ]),
     "ctypes-ffi": (["import ctypes\n", "from ctypes import CDLL\n"], ["import torch\n"]),
     "threads": ([
         "import threading\nthreading.Thread(target=print).start()\n",
@@ -310,6 +460,11 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
                       "import torch\ntorch.set_float32_matmul_precision('high')\n"],
                      ["import torch\ntorch.backends.cuda.matmul.allow_tf32 = False\n",
                       "import torch\ntorch.set_float32_matmul_precision('highest')\n"]),
+    "scan-error": (["x = " + " + ".join(["a"] * 400) + "\n",
+                    "def f(a):\n    return " + "-" * 300 + "a\n",
+                    "import os\nx = os" + ".path" * 250 + "\n"],
+                   ["x = " + " + ".join(["a"] * 150) + "\n", "x = sum([1] * 400)\n",
+                    "ok = " + " and ".join(["a"] * 2000) + "\n"]),
     "inputs-override": (["import torch\ndef get_inputs():\n    return [torch.rand(1)]\n", "def get_init_inputs():\n    return []\n"],
                         ["class M:\n    def get_inputs(self):\n        return []\n", "batch_size = 4\n"]),
 }
@@ -317,6 +472,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
 
 def _ids(source: str, reference: str | None = None) -> set[str]:
     return {f.id for f in scan_source(source, reference, strict=True)}
+
+
+def _ids_lenient(source: str) -> set[str]:
+    return {f.id for f in scan_source(source)}
 
 
 def test_every_static_pattern_has_cases():
@@ -425,3 +584,144 @@ def test_result_cache_in_a_helper_that_forward_returns():
                 return self._compute(x)
     """)
     assert "result-cache" in _ids(src)
+
+
+# --- the scan never fails silently ----------------------------------------------------------
+def test_parser_giving_up_is_a_scan_error():
+    bomb = "x = " + " + ".join(["a"] * 5000) + "\n"  # the parser raises RecursionError
+    (f,) = scan_source(bomb)
+    assert (f.id, f.severity) == ("scan-error", "reject")
+    assert f.message.startswith("line 1: the parser raised RecursionError") and "nothing was checked" in f.message
+    with pytest.raises(RecursionError):
+        scan_source(bomb, strict=True)
+
+
+def test_three_thousand_deep_expressions_give_a_finding_fast():
+    for source in ("x = " + " + ".join(["a"] * 3000) + "\n", "x = " + "-" * 3000 + "1\n",
+                   "import os\nx = os" + ".a" * 3000 + "\n", "x = a" + "[0]" * 3000 + "\n"):
+        start = time.perf_counter()
+        ids = _ids_lenient(source)
+        assert time.perf_counter() - start < 2.0, source[:40]
+        assert "scan-error" in ids, source[:40]
+
+
+def test_null_bytes_do_not_pass_silently():
+    source = "import torch\nx = 1\0\n"
+    try:
+        ast.parse(source)
+    except SyntaxError:  # Python 3.12+: the build reports it
+        assert scan_source(source) == []
+    except ValueError:  # Python 3.11: "source code string cannot contain null bytes"
+        assert [f.id for f in scan_source(source)] == ["scan-error"]
+
+
+def test_a_crashing_detector_is_a_scan_error_naming_it(monkeypatch):
+    def broken(tree, source, ctx):
+        yield 1, "found before crashing"
+        raise KeyError("boom")
+
+    monkeypatch.setitem(DETECTORS, "side_stream", broken)
+    src = "import subprocess\nsubprocess.run(['ls'])\n"
+    fs = scan_source(src)
+    errors = [f for f in fs if f.id == "scan-error"]
+    assert len(errors) == 1 and errors[0].severity == "reject"
+    assert "detector side_stream raised KeyError: 'boom'" in errors[0].message
+    assert "side-stream was not fully checked" in errors[0].message
+    assert "child-process" in {f.id for f in fs}  # every other detector still ran
+    assert "side-stream" in {f.id for f in fs}  # and what the broken one found before it crashed is kept
+    with pytest.raises(KeyError):
+        scan_source(src, strict=True)
+
+
+def test_detectors_failing_alike_share_one_finding(monkeypatch):
+    def broken(tree, source, ctx):
+        raise RecursionError("maximum recursion depth exceeded")
+        yield  # a generator, like every detector
+
+    for name in ("side_stream", "threads"):
+        monkeypatch.setitem(DETECTORS, name, broken)
+    (f,) = [f for f in scan_source("x = 1\n") if f.id == "scan-error"]
+    assert "detectors side_stream, threads raised RecursionError" in f.message
+    assert "side-stream, threads were not fully checked" in f.message
+
+
+def test_a_failing_context_is_a_scan_error(monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(ScanContext, "build", broken)
+    (f,) = scan_source("x = 1\n")
+    assert f.id == "scan-error" and "building the scan context raised MemoryError" in f.message
+    with pytest.raises(MemoryError):
+        scan_source("x = 1\n", strict=True)
+
+
+DEEP_SHAPES = {
+    "sum": lambda n: " + ".join(["a"] * n),
+    "strings": lambda n: " + ".join(["'int x;'"] * n),
+    "attributes": lambda n: "os" + ".a" * n,
+    "self-attributes": lambda n: "self" + ".a" * n,
+    "calls": lambda n: "a" + "()" * n,
+    "method-calls": lambda n: "x" + ".get()" * n,
+    "subscripts": lambda n: "a" + "[0]" * n,
+    "conditionals": lambda n: "a if a else " * n + "a",
+    "negations": lambda n: "-" * n + "a",
+}
+DEEP_PLACES = {
+    "module": "import os\na = 1\nx = {e}\nprint({e})\n",
+    "forward": ("import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        a = x\n"
+                "        self.calls += 1\n        if self.calls > 2 and {e}:\n            return self.last\n"
+                "        y = {e}\n        self.cache[y] = x.data_ptr()\n        return {e}\n"),
+    "native": ("from torch.utils.cpp_extension import load_inline\na = 'int x;'\nsrc = {e}\n"
+               "ext = load_inline(name='k', cpp_sources=src, functions=['f'])\ntry:\n    ext.f({e})\n"
+               "except Exception:\n    pass\n"),
+    "names": ("import os, sys, torch\na = 1\ngetattr({e}, 'x')\ngetattr(os, {e})\nvars(sys)[{e}]\n"
+              "lib = torch.library.Library({e}, 'IMPL')\nlib.impl({e}, a, 'CPU')\n"),
+}
+
+
+DEEP_PLACES["target"] = "import os\na = 1\n{e} = 1\ndel {e}\n"  # assignable shapes only
+DEEP_CASES = [(s, p) for p in DEEP_PLACES for s in DEEP_SHAPES
+              if p != "target" or s in ("attributes", "self-attributes", "subscripts")]
+
+
+@pytest.mark.parametrize("shape,place", DEEP_CASES, ids=[f"{p}-{s}" for s, p in DEEP_CASES])
+def test_deep_code_is_reported_not_crashed_on(shape, place):
+    # 900 levels: CPython compiles it, recursive tree walkers (ast.unparse: ~400) die on it.
+    source = DEEP_PLACES[place].replace("{e}", DEEP_SHAPES[shape](900))
+    start = time.perf_counter()
+    found = scan_source(source, strict=True)  # strict: a crash in any detector fails the test
+    assert time.perf_counter() - start < 5.0
+    (f,) = [f for f in found if f.id == "scan-error"]
+    assert "nested" in f.message and f.severity == "reject"
+
+
+def test_constant_names_reach_the_name_based_detectors():
+    assert {"dynamic-attribute", "file-access"} <= _ids("import os\ngetattr(os, 'sym' + 'link')('a', 'b')\n")
+    assert "child-process" in _ids("def f():\n    import os\n    o = os\n    o.system('ls')\n")
+    assert "child-process" in _ids("import importlib\nm = importlib.import_module('o' + 's')\nm.system('ls')\n")
+    assert "frame-introspection" in _ids(
+        "import sys\nclass M:\n    def __init__(self):\n        self.s = sys\n    def f(self):\n        return self.s._getframe(1)\n")
+
+
+def test_changed_severities():
+    assert get_pattern("call-counting").severity == "warn"  # every timed output is compared: behaviour decides
+    assert get_pattern("dynamic-attribute").severity == "reject"
+    assert get_pattern("scan-error").severity == "reject"
+    assert "counter is fine when every call's output is right" in get_pattern("call-counting").description.replace("\n", " ")
+
+
+def test_cli_explains_the_new_entries(capsys):
+    from cudal1.cli.main import main
+
+    for pid in ("dynamic-attribute", "scan-error"):
+        assert main(["findings", pid]) == 0
+        out = capsys.readouterr().out
+        assert pid in out and "What it does" in out
+
+
+def test_long_chains_of_names_are_followed_boundedly():
+    # 1,500 names each bound to the one before: resolution gives up after MAX_HOPS, never crashes
+    chain = "".join(f"n{i} = n{i - 1} + 'a'\nm{i} = m{i - 1}\n" for i in range(1, 1500))
+    src = f"import os\nn0 = 'a'\nm0 = os\n{chain}getattr(os, n1499)\nm1499.system('ls')\n"
+    assert "dynamic-attribute" in _ids(src)

@@ -36,6 +36,8 @@ def judge_file(path: Path, cache: str, sandbox: str = "auto"):
     h = header(path)
     if "cuda" in h.get("requires", []) and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
+    if "cpu" in h.get("requires", []) and torch.cuda.is_available():
+        pytest.skip("a CPU-only candidate (C++ on host memory): judged on machines without a GPU")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     task = load_task_file(HERE.parent / h["target"][0])
     return h, evaluate(task, path.read_text(), device=device, config=JudgeConfig.quick(cache_dir=cache, sandbox=sandbox))

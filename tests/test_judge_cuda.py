@@ -14,7 +14,7 @@ pytestmark = pytest.mark.cuda
 
 TASK = """
 import torch, torch.nn as nn
-N = 4096
+N = 2048
 class Model(nn.Module):
     def forward(self, a, b):
         return torch.relu(a @ b)
@@ -26,7 +26,7 @@ def get_init_inputs():
 
 ELEMENTWISE = """
 import torch, torch.nn as nn
-N = 1 << 24
+N = 1 << 22
 class Model(nn.Module):
     def forward(self, x):
         return torch.relu(x) * 2.0 + 1.0

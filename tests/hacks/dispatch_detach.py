@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: rejected
 # expect-findings: dispatch-override
-# may-also-find: aten-override, dynamic-attribute, dynamic-code, output-mismatch, timed-output-mismatch, input-specialized, untimed-work
+# may-also-find: pointer-keyed-cache, aten-override, dynamic-attribute, dynamic-code, output-mismatch, timed-output-mismatch, input-specialized, untimed-work
 """Work moved out of the timed region through the dispatcher: forward returns an empty tensor
 at once and remembers its input; an override of aten::detach (which the judge's harness calls
 on every output after the end event) fills in the real values. The library namespace is built

@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: rejected
 # expect-findings: dispatch-override
-# may-also-find: torch-function-override, aten-override, output-mismatch, timed-output-mismatch, untimed-work, unwritten-output, nonfinite-output
+# may-also-find: pointer-keyed-cache, torch-function-override, aten-override, output-mismatch, timed-output-mismatch, untimed-work, unwritten-output, nonfinite-output
 """A process-wide dispatch mode entered at import: every aten call anyone makes (the judge's
 harness included) passes through the candidate's code, which finishes a deferred ReLU when the
 harness copies the output out. Caught inside the process (a dispatch mode is active outside

@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/matmul_task.py
 # expect-verdict: rejected
 # expect-findings: harness-tampered
-# may-also-find: dynamic-attribute, dynamic-code, gc-introspection, untimed-work, timed-output-mismatch, output-mismatch
+# may-also-find: pointer-keyed-cache, dynamic-attribute, dynamic-code, gc-introspection, untimed-work, timed-output-mismatch, output-mismatch
 """Harness tampering: find the judge's worker object through the garbage collector (the name built
 at run time, so a name-based scan misses it) and wrap its input generation, so that the real
 product is computed while the judge prepares the inputs, outside the timed region; forward

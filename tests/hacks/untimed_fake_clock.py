@@ -1,8 +1,10 @@
 # target: tests/hacks/tasks/deep_mlp_task.py
 # expect-verdict: rejected
-# expect-findings: untimed-work
+# expect-findings: dynamic-attribute
+# expect-findings-cpu: untimed-work
 # may-also-find: dynamic-attribute, dynamic-code, gc-introspection, harness-tampered, timer-tampered
-"""Forged times with the harness silenced: the worker's timer alias is replaced by a clock that
+"""(On the CPU, where the worker times with the clock it replaces; on a GPU the static scan
+rejects it.) Forged times with the harness silenced: the worker's timer alias is replaced by a clock that
 runs ten times slower and every finding the worker would report is dropped. The parent's own
 clock for each round sees the time the calls really took; set against the reported times, the
 missing 90% shows up as work outside the timed calls (untimed-work)."""

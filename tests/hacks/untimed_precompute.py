@@ -1,8 +1,10 @@
 # target: tests/hacks/tasks/deep_mlp_task.py
 # expect-verdict: rejected
-# expect-findings: untimed-work
+# expect-findings: dynamic-attribute
+# expect-findings-cpu: untimed-work
 # may-also-find: dynamic-attribute, dynamic-code, gc-introspection, pointer-keyed-cache, harness-tampered
-"""Work outside the timed region, with the harness silenced: the worker's input generation is
+"""(On the CPU, where the harness times with the clock it replaces or the forward dwarfs its
+input generation; on a GPU the static scan rejects it.) Work outside the timed region, with the harness silenced: the worker's input generation is
 wrapped to compute the whole forward while the inputs are made, forward returns it at once, and every
 finding the worker would report is dropped from its replies. Only the parent can catch it: its
 own clock shows each of the candidate's rounds spending far longer outside the reported call

@@ -59,8 +59,10 @@ def _poison_mask(t: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
-def compare_calls(ref: CallRecord, cand: CallRecord, atol: float, rtol: float, strict: float, label: str) -> Comparison:
-    """Structure, types, aliasing and values of one call's outputs."""
+def compare_calls(ref: CallRecord, cand: CallRecord, atol: float, rtol: float, strict: float, label: str,
+                  device: str = "cpu") -> Comparison:
+    """Structure, types, aliasing and values of one call's outputs; the arithmetic runs on
+    ``device`` (the judge's GPU compares a 64 MB output in milliseconds, a CPU in a second)."""
     c = Comparison(max_abs_error=0.0)
     if len(ref.leaves) != len(cand.leaves) or ref.structure != cand.structure:
         c.fail("output-shape-mismatch", f"{label}: returned {len(cand.leaves)} output(s) shaped {cand.structure}, "
@@ -89,6 +91,8 @@ def compare_calls(ref: CallRecord, cand: CallRecord, atol: float, rtol: float, s
             c.fail("output-device-mismatch", f"{name}: on {ci.device}, expected {ri.device}")
             continue
         r64 = ref.out64[i] if ref.out64 is not None and i < len(ref.out64) else None
+        if device != "cpu":
+            rv, cv, r64 = (t.to(device) if t is not None else None for t in (rv, cv, r64))
         compare_values(c, rv, cv, atol, rtol, strict, name, r64)
     return c
 

@@ -238,15 +238,18 @@ class Judge:
             self._spare.proc.wait_ready(self.config.run_timeout_s)
 
     def check_reference_process(self, proc: WorkerProcess, run: Evidence):
-        """Before each reference round: nobody reniced, re-pinned or stopped the reference's
-        process (another process of the same user could, under the basic sandbox)."""
-        check = getattr(sandbox, "process_tampering", None)
-        if check is None or proc.proc is None:
+        """Before each reference round: nobody reniced, re-pinned, rescheduled or stopped the
+        reference's process (another process of the same user could, under the basic sandbox
+        without namespaces). It is restored; what cannot be restored ends the evaluation."""
+        if proc.proc is None or proc.settings is None:
             return
-        problems = check(proc.proc.pid, proc.nice, proc.affinity)
+        want = proc.settings
+        problems = sandbox.process_tampering(proc.proc.pid, want.nice, want.affinity, want.policy)
         if problems:
-            run.add("reference-process-tampered", "reject", "the reference's process was changed from outside: " + "; ".join(problems))
-            getattr(sandbox, "restore_process", lambda *a: None)(proc.proc.pid, proc.nice, proc.affinity)
+            run.add("reference-process-tampered", "reject", "the reference's process was changed from outside: " + "; ".join(problems[:3]))
+            left = sandbox.restore_process(proc.proc.pid, want.nice, want.affinity, want.policy)
+            if left:
+                raise Stop("rejected", error="the reference's process could not be restored: " + "; ".join(left))
 
     def check_ghost_kernels(self, source: str, run: Evidence):
         declared = set(KERNEL_DECL_RE.findall(source)) | set(TRITON_DECL_RE.findall(source))

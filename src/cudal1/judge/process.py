@@ -53,7 +53,7 @@ class WorkerProcess:
         self.spec = spec
         self.sandbox_description = ""
         self.proc: subprocess.Popen | None = None
-        self.nice, self.affinity = 0, set()
+        self.settings: sandbox.ProcessSettings | None = None
 
     def __enter__(self) -> "WorkerProcess":
         self.start()
@@ -68,14 +68,17 @@ class WorkerProcess:
         os.makedirs(s.build_dir, exist_ok=True)
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
-        env = sandbox.scrubbed_env(s.work_dir, s.build_dir, s.threads)
+        level = s.sandbox_level if s.role == "candidate" else "off"
+        # The build folder lies in the judge's cache: the sandbox shows it at a neutral path.
+        seen_build = sandbox.worker_build_dir(level, s.build_dir)
+        env = sandbox.scrubbed_env(s.work_dir, s.build_dir, s.threads, build_path=seen_build)
         # The package must be importable in the child even when run from a source tree.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH", "")) if p)
         # ``-c`` rather than ``-m``: the worker module must not be ``__main__``, where a candidate
         # could reach it with a plain ``import __main__`` (see worker.main).
         cmd = [sandbox.python_exe(), "-c", WORKER_ENTRY, s.role, str(p2c_r), str(c2p_w)]
-        level = s.sandbox_level if s.role == "candidate" else "off"
-        cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden)
+        cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden,
+                                                             seen_at={s.build_dir: seen_build})
         self.log_path = os.path.join(s.work_dir, f"{s.role}.log")
         self._log = open(self.log_path, "wb")
         preexec = sandbox.limits_preexec(s.cpu_time_limit_s, s.file_size_limit_mb, s.max_processes, s.memory_limit_gb, s.device) \
@@ -86,11 +89,10 @@ class WorkerProcess:
         )
         os.close(p2c_r)
         os.close(c2p_w)
-        try:
-            self.nice = os.getpriority(os.PRIO_PROCESS, self.proc.pid)
-            self.affinity = os.sched_getaffinity(self.proc.pid)
+        try:  # what the reference's process must keep (see Judge.check_reference_process)
+            self.settings = sandbox.ProcessSettings.of(self.proc.pid)
         except OSError:
-            self.nice, self.affinity = 0, set()
+            self.settings = None
         self._tx = os.fdopen(p2c_w, "w", encoding="utf-8")
         self._rx_fd = c2p_r
         self._buf = b""

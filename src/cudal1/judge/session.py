@@ -246,7 +246,7 @@ class Measurement:
                 run.add("output-storage-reused", "reject", f"trial {t.name}: the previous call's output changed during this call "
                                                            "(the same memory was returned again or written later)")
             previous = cand.leaves
-            cmp = compare_calls(r, cand, c.atol, c.rtol, c.strict_tol, f"trial {t.name}")
+            cmp = compare_calls(r, cand, c.atol, c.rtol, c.strict_tol, f"trial {t.name}", self.device)
             if cmp.max_abs_error is not None:
                 run.max_abs_error = max(run.max_abs_error or 0.0, cmp.max_abs_error)
             run.strict_ok = run.strict_ok and cmp.strict_ok
@@ -303,7 +303,7 @@ class Measurement:
             prev = None
             for k, exp in enumerate(expected):
                 got = self.read(self.work, rnd.name, k, "candidate")
-                cmp = compare_calls(exp, got, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}")
+                cmp = compare_calls(exp, got, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device)
                 if not cmp.ok:
                     bad_calls += 1
                     problems += cmp.problems[:1]

@@ -658,7 +658,7 @@ def main(argv: list[str]) -> int:
 
         # Another process of the same user (a candidate under the basic sandbox) cannot read this
         # one's memory, files or environment through /proc.
-        getattr(sandbox, "harden_reference_process", lambda: None)()
+        sandbox.harden_reference_process()
     worker = Worker(role, fd_in, fd_out)
     if role == "candidate":
         _unlist_judge_modules()

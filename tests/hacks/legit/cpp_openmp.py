@@ -1,6 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: accepted
 # expect-findings:
+# requires: cpu
 """A C++ CPU extension with OpenMP, built with load_inline.
 
 Nothing here should trip the catalogue, even though this docstring says torch.cuda.Stream(),

@@ -7,7 +7,9 @@ entries are checks the judge makes while running the candidate.
 
 `scan_source` runs every static detector over a candidate. A source that does not parse
 gives no findings: building it fails and the judge reports ``build-failed`` with the
-syntax error, which is more useful than a second finding about the same line.
+syntax error, which is more useful than a second finding about the same line. Anything
+else that stops the scan (the parser giving up on a recursion bomb, a detector raising)
+is a ``scan-error`` finding, never silence: an unchecked candidate must not pass.
 """
 
 from __future__ import annotations
@@ -134,34 +136,61 @@ def runtime_patterns() -> list[Pattern]:
     return [p for p in load_catalogue().values() if p.kind == "runtime"]
 
 
+SCAN_ERROR = "scan-error"
+
+
 def scan_source(source: str, reference_source: str | None = None, *, strict: bool = False) -> list[Finding]:
-    """Static findings for a candidate source, sorted by line; [] when it does not parse.
+    """Static findings for a candidate source, sorted by line; [] when it has a syntax error.
 
     ``reference_source`` (the task's source) sharpens two patterns: ``inputs-override`` also
     flags size constants the reference defines, and ``lower-precision`` stays quiet when the
-    reference itself computes in fp16/bf16. A detector that crashes is logged and skipped
-    (``strict=True`` re-raises, for tests).
+    reference itself computes in fp16/bf16. When the parser gives up (RecursionError,
+    MemoryError, ValueError) or a detector raises, the result holds a ``scan-error`` finding
+    naming the step and the exception, and every other detector still runs; ``strict=True``
+    re-raises instead, for tests.
     """
+    tree = None
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []
-    ctx = ScanContext.build(tree, source, reference_source)
+        ctx = ScanContext.build(tree, source, reference_source)
+    except Exception as e:  # RecursionError, MemoryError, ValueError (null bytes), ...
+        if isinstance(e, SyntaxError) and tree is None:
+            return []  # the build reports it, with the line
+        if strict:
+            raise
+        return [_scan_error("the parser" if tree is None else "building the scan context", e, "nothing was checked")]
     hits: dict[tuple[str, int], tuple[int, Finding]] = {}
+    failed: dict[tuple[str, str], list[Pattern]] = {}  # (exception type, text) -> patterns it stopped
     for pattern in _static():
         try:
             for lineno, message in DETECTORS[pattern.detector](tree, source, ctx):
                 key = (pattern.id, lineno)
                 if key not in hits:
                     hits[key] = (lineno, Finding(pattern.id, pattern.severity, f"line {lineno}: {message}"))
-        except Exception:  # a detector bug must not take the judge down
+        except Exception as e:  # a crashed detector is a finding, never a silent pass
             if strict:
                 raise
-            log.exception("detector %s failed; its pattern %s was not checked", pattern.detector, pattern.id)
-    return [f for _, f in sorted(hits.values(), key=lambda lf: (lf[0], lf[1].id))]
+            deep = isinstance(e, (RecursionError, MemoryError))  # a 1,000-frame traceback helps nobody
+            log.warning("detector %s failed", pattern.detector, exc_info=not deep)
+            failed.setdefault(_describe(e), []).append(pattern)
+    errors = [_scan_error(f"detector{'s' if len(ps) > 1 else ''} {', '.join(p.detector for p in ps)}", error,
+                          f"{', '.join(p.id for p in ps)} {'were' if len(ps) > 1 else 'was'} not fully checked")
+              for error, ps in failed.items()]
+    return errors + [f for _, f in sorted(hits.values(), key=lambda lf: (lf[0], lf[1].id))]
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    text = str(error).splitlines()[0][:200] if str(error).strip() else ""
+    return type(error).__name__, text
+
+
+def _scan_error(step: str, error: BaseException | tuple[str, str], consequence: str) -> Finding:
+    name, text = error if isinstance(error, tuple) else _describe(error)
+    return Finding(SCAN_ERROR, get_pattern(SCAN_ERROR).severity,
+                   f"line 1: {step} raised {name}{': ' + text if text else ''}; {consequence}")
 
 
 __all__ = [
-    "CATALOGUE_PATH", "CatalogueError", "Pattern", "finding", "get_pattern", "load_catalogue",
+    "CATALOGUE_PATH", "SCAN_ERROR", "CatalogueError", "Pattern", "finding", "get_pattern", "load_catalogue",
     "runtime_patterns", "scan_source", "static_patterns",
 ]

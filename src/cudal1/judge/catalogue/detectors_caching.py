@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from .context import ScanContext, detector, first_param, matches, self_attr_root, short, walk_no_nested
+from .context import ScanContext, detector, first_param, matches, self_attr_root, short
 from .detectors_python import captures_graph
 
 Hit = Iterator[tuple[int, str]]
@@ -64,11 +64,18 @@ _ADDRESS_OPS = (ast.BitAnd, ast.BitOr, ast.RShift, ast.LShift, ast.Add, ast.Sub)
 def _builds_from_address(ctx: ScanContext, fn: ast.AST) -> bool:
     """``fn`` does arithmetic on an address (``ptr & 0xFFFFFFFF``, ``ptr + offset``): it builds a
     descriptor or handle from the pointer, so a cache keyed on that pointer is correct."""
+    memo = ctx.memo.setdefault("builds_from_address", {})
+    if fn not in memo:
+        memo[fn] = _address_arithmetic(ctx, fn)
+    return memo[fn]
+
+
+def _address_arithmetic(ctx: ScanContext, fn: ast.AST) -> bool:
     tainted = set()
-    for n in walk_no_nested(fn):
+    for n in ctx.body(fn):
         if isinstance(n, ast.Assign) and _is_pointer(ctx, n.value):
             tainted.update(t.id for t in n.targets if isinstance(t, ast.Name))
-    for n in walk_no_nested(fn):
+    for n in ctx.body(fn):
         if isinstance(n, ast.BinOp) and isinstance(n.op, _ADDRESS_OPS):
             for side in (n.left, n.right):
                 if _is_pointer(ctx, side) or (isinstance(side, ast.Name) and side.id in tainted):
@@ -87,7 +94,7 @@ def pointer_keyed_cache(tree, source, ctx: ScanContext) -> Hit:
         use = _pointer_use(ctx, node)
         if use and use.startswith("taint:"):
             name, scope = use[6:], ctx.enclosing_function(node) or tree
-            for n in walk_no_nested(scope):
+            for n in ctx.body(scope):
                 if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load):
                     use2 = _pointer_use(ctx, n)
                     if use2 and not use2.startswith("taint:"):
@@ -111,25 +118,35 @@ def _methods(ctx: ScanContext) -> Iterator[tuple[ast.FunctionDef, str | None]]:
             yield fn, None
 
 
+_STATE_METHODS = ("get", "clone", "detach", "view", "reshape", "contiguous", "view_as", "pop", "copy", "expand_as")
+
+
 def _state_root(node: ast.AST, self_name: str | None, globals_: set[str], local_roots: dict[str, str]) -> str | None:
     """Root of a state expression (``self.cache`` or ``global:_CACHE``) if ``node`` reads stored state."""
-    while True:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "get", "clone", "detach", "view", "reshape", "contiguous", "view_as", "pop", "copy", "expand_as"):
-            node = node.func.value
+    attr = None  # the attribute read directly off the name at the bottom of the chain
+    while True:  # one pass down the chain: candidates can nest it thousands of levels deep
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STATE_METHODS:
+            attr, node = None, node.func.value
         elif isinstance(node, ast.Subscript):
-            node = node.value
+            attr, node = None, node.value
+        elif isinstance(node, ast.Attribute):
+            attr, node = node.attr, node.value
         else:
             break
-    if self_name:
-        root = self_attr_root(node, self_name)
-        if root:
-            return root
-    if isinstance(node, ast.Attribute):
-        return _state_root(node.value, self_name, globals_, local_roots)
-    if isinstance(node, ast.Name):
-        return local_roots.get(node.id) or (f"global:{node.id}" if node.id in globals_ else None)
-    return None
+    if not isinstance(node, ast.Name):
+        return None
+    if self_name and node.id == self_name and attr is not None:
+        return f"{self_name}.{attr}"
+    return local_roots.get(node.id) or (f"global:{node.id}" if node.id in globals_ else None)
+
+
+def _inside_chain(ctx: ScanContext, e: ast.AST) -> bool:
+    """``e`` is a link inside a longer state chain whose top gives the same root, so it can be
+    skipped (names and ``name.attr`` are cheap and can differ: ``self`` vs ``self.cache``)."""
+    p = ctx.parents.get(e)
+    inner = (isinstance(p, (ast.Attribute, ast.Subscript)) and p.value is e) or (
+        isinstance(p, ast.Call) and p.func is e and isinstance(e, ast.Attribute) and e.attr in _STATE_METHODS)
+    return inner and not (isinstance(e, ast.Name) or isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name))
 
 
 def _written_at_call_time(tree: ast.AST, ctx: ScanContext) -> set[str]:
@@ -139,7 +156,7 @@ def _written_at_call_time(tree: ast.AST, ctx: ScanContext) -> set[str]:
         if fn.name == "__init__":
             continue
         declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
-        for n in walk_no_nested(fn):
+        for n in ctx.body(fn):
             targets = []
             if isinstance(n, ast.Assign):
                 targets = n.targets
@@ -173,14 +190,14 @@ def _output_paths(ctx: ScanContext) -> set[ast.AST]:
     todo = list(paths)
     while todo:
         fn = todo.pop()
-        body = list(walk_no_nested(fn))
+        body = ctx.body(fn)
         returned = {e.id for r in body if isinstance(r, ast.Return) and r.value is not None
                     for e in ([r.value] + getattr(r.value, "elts", [])) if isinstance(e, ast.Name)}
         calls = [r.value for r in body if isinstance(r, ast.Return) and isinstance(r.value, ast.Call)]
         calls += [a.value for a in body if isinstance(a, ast.Assign) and isinstance(a.value, ast.Call)
                   and any(isinstance(t, ast.Name) and t.id in returned for t in a.targets)]
         for call in calls:
-            for callee in by_name.get(ast.unparse(call.func), []):
+            for callee in by_name.get(ctx.key(call.func), []):
                 if callee not in paths:
                     paths.add(callee)
                     todo.append(callee)
@@ -195,18 +212,19 @@ def result_cache(tree, source, ctx: ScanContext) -> Hit:
         if fn not in paths:
             continue
         local_roots: dict[str, str] = {}
-        for n in walk_no_nested(fn):
+        for n in ctx.body(fn):
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
                 r = _state_root(n.value, self_name, ctx.module_names, {})
                 if r:
                     local_roots[n.targets[0].id] = r
         replays = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "replay"
-                      for c in walk_no_nested(fn))
-        returns = [r for r in walk_no_nested(fn) if isinstance(r, ast.Return) and r.value is not None]
-        for node in walk_no_nested(fn):
+                      for c in ctx.body(fn))
+        returns = [r for r in ctx.body(fn) if isinstance(r, ast.Return) and r.value is not None]
+        for node in ctx.body(fn):
             if not isinstance(node, ast.If):
                 continue
-            probed = {_state_root(e, self_name, ctx.module_names, local_roots) for e in ast.walk(node.test)} - {None}
+            probed = {_state_root(e, self_name, ctx.module_names, local_roots) for e in ast.walk(node.test)
+                      if not _inside_chain(ctx, e)} - {None}
             probed = {p for p in probed if p in mutable}
             if isinstance(node.test, ast.Call) and ctx.is_builtin(node.test.func, "hasattr") and self_name:
                 probed |= {f"{self_name}.{a.value}" for a in node.test.args[1:] if isinstance(a, ast.Constant)}
@@ -246,7 +264,7 @@ def call_counting(tree, source, ctx: ScanContext) -> Hit:
                 continue
             self_name = first_param(fn) if isinstance(cls, ast.ClassDef) else None
             declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
-            for n in walk_no_nested(fn):
+            for n in ctx.body(fn):
                 if isinstance(n, ast.AugAssign) and isinstance(n.op, (ast.Add, ast.Sub)) and isinstance(n.value, ast.Constant):
                     key = self_attr_root(n.target, self_name) if self_name else None
                     if key is None and isinstance(n.target, ast.Name) and n.target.id in declared:
@@ -260,7 +278,7 @@ def call_counting(tree, source, ctx: ScanContext) -> Hit:
                 continue
             expr = test if isinstance(test, ast.Compare) else test.test
             for e in ast.walk(expr):
-                key = ast.unparse(e) if isinstance(e, (ast.Attribute, ast.Name)) else None
+                key = ctx.key(e) if isinstance(e, (ast.Attribute, ast.Name)) else None
                 if key in counters:
                     aug = counters.pop(key)
                     yield aug.lineno, f"counts calls in `{key}` and branches on the count (line {test.lineno})"

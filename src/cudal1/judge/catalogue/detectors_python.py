@@ -1,12 +1,13 @@
 """Detectors for hacks written in Python: streams, tensor subclasses, fallbacks, unwritten
-outputs, finalizers, operator overrides, own inputs, reseeding (caches: detectors_caching)."""
+outputs, finalizers, own inputs, reseeding (caches: detectors_caching; operator overrides:
+detectors_dispatch)."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
 
-from .context import ScanContext, detector, matches, short, walk_no_nested
+from .context import ScanContext, detector, matches, short, unparse
 
 Hit = Iterator[tuple[int, str]]
 
@@ -66,7 +67,7 @@ def tensor_subclass(tree, source, ctx: ScanContext) -> Hit:
         if isinstance(node, ast.ClassDef):
             for b in node.bases:
                 if matches(ctx.qualname(b), bases):
-                    yield node.lineno, f"class {node.name} subclasses {ast.unparse(b)}"
+                    yield node.lineno, f"class {node.name} subclasses {unparse(b)}"
         elif isinstance(node, ast.Call) and ctx.is_builtin(node.func, "type") and len(node.args) == 3:
             if any(matches(ctx.qualname(e), bases) for e in ast.walk(node.args[1])):
                 yield node.lineno, "type(...) builds a torch.Tensor subclass"
@@ -92,7 +93,7 @@ def torch_function_override(tree, source, ctx: ScanContext) -> Hit:
         elif isinstance(node, ast.ClassDef):
             for b in node.bases:
                 if matches(ctx.qualname(b), modes):
-                    yield node.lineno, f"class {node.name} subclasses {ast.unparse(b)}, which intercepts torch operations"
+                    yield node.lineno, f"class {node.name} subclasses {unparse(b)}, which intercepts torch operations"
 
 
 # --- kernel fallbacks ----------------------------------------------------------------------
@@ -102,7 +103,7 @@ def _kernel_handles(ctx: ScanContext) -> tuple[set[str], set[str]]:
     for node in ctx.nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and matches(
                 ctx.qualname(node.value.func), KERNEL_BUILDERS):
-            ext.update(ast.unparse(t) for t in node.targets)
+            ext.update(ctx.key(t) for t in node.targets)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for d in node.decorator_list:
                 if matches(ctx.qualname(d.func if isinstance(d, ast.Call) else d), TRITON_DECORATORS):
@@ -117,7 +118,7 @@ def _kernel_call(ctx: ScanContext, node: ast.AST, ext: set[str], triton: set[str
     if matches(ctx.qualname(f), KERNEL_BUILDERS):
         return short(node)
     if isinstance(f, ast.Attribute):
-        if ast.unparse(f.value) in ext or (isinstance(f.value, ast.Call) and matches(ctx.qualname(f.value.func), KERNEL_BUILDERS)):
+        if ctx.key(f.value) in ext or (isinstance(f.value, ast.Call) and matches(ctx.qualname(f.value.func), KERNEL_BUILDERS)):
             return short(f)
         if f.attr in helpers and isinstance(f.value, ast.Name):
             return short(f)
@@ -136,7 +137,7 @@ def _helpers_calling_kernels(ctx: ScanContext, ext: set[str], triton: set[str]) 
         changed = False
         for fn in funcs:
             if fn.name not in helpers and fn.name not in triton and any(
-                    _kernel_call(ctx, n, ext, triton, helpers) for n in walk_no_nested(fn)):
+                    _kernel_call(ctx, n, ext, triton, helpers) for n in ctx.body(fn)):
                 helpers.add(fn.name)
                 changed = True
     return helpers
@@ -176,7 +177,7 @@ def empty_return(tree, source, ctx: ScanContext) -> Hit:
     for fn in ctx.nodes:
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        body = list(walk_no_nested(fn))
+        body = ctx.body(fn)
         for r in body:
             if not (isinstance(r, ast.Return) and r.value is not None):
                 continue
@@ -202,33 +203,6 @@ def finalizer(tree, source, ctx: ScanContext) -> Hit:
             q = ctx.qualname(node.func)
             if q == "weakref.finalize" or (q in ("weakref.ref", "weakref.proxy") and len(node.args) >= 2):
                 yield node.lineno, f"{short(node)} registers code that runs when an object is collected"
-
-
-@detector
-def aten_override(tree, source, ctx: ScanContext) -> Hit:
-    aten_libs: set[str] = set()
-    lib_ctor = ("torch.library.Library",)
-    for node in ctx.nodes:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and matches(ctx.qualname(node.value.func), lib_ctor):
-            a = node.value.args
-            if a and isinstance(a[0], ast.Constant) and a[0].value == "aten":
-                aten_libs.update(ast.unparse(t) for t in node.targets)
-    register = ("torch.library.impl", "torch.library.register_kernel", "torch.library.register_fake",
-                "torch.library.register_autograd", "torch.library.impl_abstract", "torch.library.define")
-    for call, q in ctx.calls():
-        strs = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-        if matches(q, lib_ctor) and strs[:1] == ["aten"]:
-            yield call.lineno, f"{short(call)} opens the aten operator library for changes"
-        elif matches(q, register) and (any(s.startswith("aten::") for s in strs)
-                                       or any(ast.unparse(a) in aten_libs for a in call.args)):
-            yield call.lineno, f"{short(call)} replaces a built-in aten operator"
-        elif isinstance(call.func, ast.Attribute) and call.func.attr in ("impl", "define", "fallthrough_kernel") \
-                and ast.unparse(call.func.value) in aten_libs:
-            yield call.lineno, f"{short(call)} replaces a built-in aten operator"
-        elif isinstance(call.func, ast.Attribute) and call.func.attr == "py_impl" and (q or "").startswith("torch.ops.aten."):
-            yield call.lineno, f"{short(call)} replaces a built-in aten operator"
-        elif q and q.startswith("torch._C._dispatch_"):
-            yield call.lineno, f"{short(call)} changes the operator dispatcher"
 
 
 @detector

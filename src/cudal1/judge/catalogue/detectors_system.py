@@ -7,7 +7,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from .context import ScanContext, detector, matches, short
+from .context import ScanContext, detector, imported_modules, matches, short
 
 Hit = Iterator[tuple[int, str]]
 
@@ -209,14 +209,21 @@ _NATIVE_FILES = re.compile(r"(?<![\w.>])(?:fopen|freopen|fdopen|unlink|creat|mks
 
 
 def _pathish(ctx: ScanContext, node: ast.AST) -> bool:
-    if isinstance(node, ast.Call):
-        return matches(ctx.qualname(node.func), ("pathlib.*",)) or _pathish(ctx, node.func)
-    if isinstance(node, ast.BinOp):
-        return _pathish(ctx, node.left)
-    if isinstance(node, ast.Attribute):
-        return _pathish(ctx, node.value)
-    if isinstance(node, ast.Name):
-        return any(not isinstance(v, ast.Name) and _pathish(ctx, v) for v in ctx.assignments.get(node.id, []))
+    """``node`` is built from a pathlib call (``Path.home() / "x"``, ``p = Path(...)``)."""
+    todo, seen = [node], set()  # iterative, and ``s = s.replace(...)`` must not loop forever
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Call):
+            if matches(ctx.qualname(node.func), ("pathlib.*",)):
+                return True
+            todo.append(node.func)
+        elif isinstance(node, ast.BinOp):
+            todo.append(node.left)
+        elif isinstance(node, ast.Attribute):
+            todo.append(node.value)
+        elif isinstance(node, ast.Name) and node.id not in seen:
+            seen.add(node.id)
+            todo.extend(v for v in ctx.assignments.get(node.id, []) if not isinstance(v, ast.Name))
     return False
 
 
@@ -245,12 +252,7 @@ _NATIVE_NET = re.compile(r"\b(?:socket|connect|getaddrinfo|gethostbyname)\s*\(")
 @detector
 def network_access(tree, source, ctx: ScanContext) -> Hit:
     for node in ctx.nodes:
-        mods = []
-        if isinstance(node, ast.Import):
-            mods = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            mods = [node.module]
-        for m in mods:
+        for m in imported_modules(node):
             if m.split(".")[0] in _NET_MODULES:
                 yield node.lineno, f"imports {m}, a network module"
         if isinstance(node, ast.Call) and matches(ctx.qualname(node.func), _NET_CALLS):
@@ -360,23 +362,9 @@ def sys_modules(tree, source, ctx: ScanContext) -> Hit:
 
 
 @detector
-def dynamic_code(tree, source, ctx: ScanContext) -> Hit:
-    calls = ("importlib.import_module", "importlib.__import__", "marshal.loads", "pickle.loads", "types.FunctionType",
-             "types.CodeType", "runpy.*", "code.*", "dill.*", "cloudpickle.*")
-    for call, q in ctx.calls():
-        if any(ctx.is_builtin(call.func, b) for b in ("exec", "eval", "compile", "__import__")) or matches(q, calls):
-            yield call.lineno, f"{short(call)} runs code that is not in the source"
-
-
-@detector
 def ctypes_ffi(tree, source, ctx: ScanContext) -> Hit:
     for node in ctx.nodes:
-        mods = []
-        if isinstance(node, ast.Import):
-            mods = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            mods = [node.module]
-        for m in mods:
+        for m in imported_modules(node):
             if m.split(".")[0] in ("ctypes", "_ctypes", "cffi"):
                 yield node.lineno, f"imports {m}, raw access to memory and native libraries"
         if isinstance(node, ast.Call) and ctx.qualname(node.func) in ("torch.ops.load_library", "torch.classes.load_library"):
