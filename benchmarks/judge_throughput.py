@@ -3,8 +3,9 @@ CPU workers (target >= 300). Candidates are the references themselves (ModelNew 
 
     python benchmarks/judge_throughput.py [--level N] [--limit N] [--build-workers 4] [--no-prestart] [--passes 2]
 
-The first pass measures every reference live (cold cache); later passes reuse the cached
-references, the steady state of a search loop. ``--no-prestart`` starts each candidate's process
+Every evaluation times its reference live, interleaved with the candidate (the judge keeps no
+expected outputs or reference timings between evaluations); later passes reuse the builds.
+``--no-prestart`` starts each candidate's process
 only when its evaluation begins (for comparison with the default, which starts it ahead).
 """
 
@@ -33,7 +34,7 @@ def main() -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--build-workers", type=int, default=4)
     p.add_argument("--no-prestart", action="store_true", help="start each candidate process only when its turn comes")
-    p.add_argument("--passes", type=int, default=1, help="passes over the jobs; later ones reuse the cached references")
+    p.add_argument("--passes", type=int, default=1, help="passes over the jobs; later ones reuse the builds")
     p.add_argument("--json")
     a = p.parse_args()
     tasks = load_suite("builtin", size=a.size, level=a.level).tasks[: a.limit]
@@ -41,7 +42,7 @@ def main() -> None:
     jobs = [(t, reference_as_candidate(t)) for t in tasks]
     table = Table(title=f"judge throughput ({judge.device_name}, torch {judge.torch_version}, "
                         f"processes {'started when needed' if a.no_prestart else 'started ahead'})")
-    for col in ("pass", "references", "evaluations", "wall s", "s / evaluation", "evaluations / GPU-hour", "verdicts"):
+    for col in ("pass", "reference", "evaluations", "wall s", "s / evaluation", "evaluations / GPU-hour", "verdicts"):
         table.add_column(col)
     passes = []
     for n in range(max(1, a.passes)):
@@ -51,9 +52,8 @@ def main() -> None:
             verdicts = judge.evaluate_many(jobs, build_workers=a.build_workers, on_result=lambda i, v: progress.advance(bar))
         wall = time.monotonic() - t0
         per_hour = len(jobs) / wall * 3600
-        cached = sum(bool(v.details.get("reference_cached")) for v in verdicts)
         counts = Counter(v.verdict for v in verdicts)
-        table.add_row(str(n + 1), f"{cached} cached", str(len(jobs)), f"{wall:.1f}", f"{wall / len(jobs):.2f}", f"{per_hour:.0f}",
+        table.add_row(str(n + 1), "live", str(len(jobs)), f"{wall:.1f}", f"{wall / len(jobs):.2f}", f"{per_hour:.0f}",
                       ", ".join(f"{k}={v}" for k, v in counts.items()))
         passes.append({"wall_s": wall, "per_hour": per_hour, "verdicts": {t.id: v.to_record() for t, v in zip(tasks, verdicts)}})
         bad = [(t.id, v.verdict, v.finding_ids()[:3], (v.details.get("error") or "")[:200]) for t, v in zip(tasks, verdicts) if v.verdict != "accepted"]

@@ -27,7 +27,7 @@ LEGIT_FILES = sorted((HACKS / "legit").glob("*.py"))
 
 RUNTIME_IDS = """output-not-tensor output-shape-mismatch output-dtype-mismatch output-device-mismatch
 output-mismatch nonfinite-output unwritten-output strict-tolerance-fails input-mutated input-specialized
-stochastic-reference nondeterministic-reference timed-output-mismatch timer-tampered wallclock-mismatch
+stochastic-reference nondeterministic-reference timed-output-mismatch timer-tampered
 leftover-threads leftover-processes global-state-changed lower-precision-flags remeasure-disagrees
 ghost-kernel l2-persistence-set sandbox-denied candidate-exit missing-modelnew signature-mismatch
 build-failed crash timeout input-generation-tampered reference-module-tampered harness-tampered dispatch-override

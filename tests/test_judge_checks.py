@@ -406,3 +406,23 @@ class ModelNew(nn.Module):
         return torch.relu(x) * (3.0 if seen else 2.0)
 """, judge_cache, sandbox="strict")
     assert v.correct, v.to_record()
+
+
+def test_reference_process_tampering_is_caught_and_undone(judge_cache):
+    # Without a PID namespace (sandbox off here) a candidate can see the reference's process and
+    # renice it; the parent checks priority and affinity before each reference round.
+    v = judge(RELU_TASK, """
+import os, torch, torch.nn as nn
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        except OSError:
+            continue
+        if b"reference" in args:
+            os.setpriority(os.PRIO_PROCESS, int(pid), 19)
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return torch.clamp_min(x, 0.0) * 2.0
+""", judge_cache, sandbox="off")
+    assert v.verdict == "rejected" and "reference-process-tampered" in ids(v), v.to_record()

@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: rejected
 # expect-findings: side-stream
-# may-also-find: wallclock-mismatch
+# may-also-find: untimed-work
 """Side stream: the work runs on another CUDA stream that an event timer on the default stream
 does not wait for (CUDA-L1's most common hack). On a CPU the stream is skipped."""
 

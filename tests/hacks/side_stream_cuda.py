@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: rejected
 # expect-findings: side-stream-cuda
-# may-also-find: wallclock-mismatch
+# may-also-find: untimed-work
 # requires: cuda
 """Side stream in native code: the extension creates its own stream and launches there."""
 

@@ -25,7 +25,6 @@ class JudgeConfig:
     remeasure_threshold: float = _f(3.0, "Speedups above this on other tasks are re-measured in a fresh process.")
     remeasure_best_factor: float = _f(2.0, "Also re-measure speedups above this multiple of the task's best so far.")
     remeasure_tolerance: float = _f(0.10, "Relative disagreement between measurements that becomes a finding.")
-    wallclock_tolerance: float = _f(0.5, "Allowed relative gap between wall-clock and event-timed loop totals.")
     # --- isolation -------------------------------------------------------------------------
     build_timeout_s: float = _f(600.0, "Wall-clock limit for building a candidate (load_inline, Triton).")
     run_timeout_s: float = _f(120.0, "Wall-clock limit for checking and timing a candidate.")

@@ -1,0 +1,84 @@
+"""The judge's channel: typed messages round-trip exactly, and anything else is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from cudal1.judge import protocol as p
+from cudal1.judge.transfer import read_call
+
+SAMPLES = [
+    p.Setup("cuda", 4, "src", "full", "cand", 7, False, 0.9, True),
+    p.Trials((p.TrialSpec("t0", 1, 2, repeat_check=True), p.TrialSpec("w_reinit", 3, 4, params="reinit")), 1 << 20, (("a", "b"),)),
+    p.Warmup(5, 3), p.TimeRound("r0", (1, 2), (3, 4), True), p.Profile(1, 3), p.Audit(False), p.Ping(), p.Exit(),
+    p.Failure("runtime", "boom", (p.WireFinding("crash", "reject", "x"),)), p.Pong(),
+    p.SetupDone((p.ParamInfo("lin.weight", (4, 3), "torch.float32"),), 0.5), p.TrialsDone(True, False),
+    p.RoundDone((0.1, 0.2)), p.Done(), p.Profiled((p.KernelTime("k", 0.5, 3),)),
+]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips(msg):
+    kinds = {**p.REQUESTS, **p.REPLIES}
+    assert p.decode(p.encode(msg), kinds) == msg
+
+
+@pytest.mark.parametrize("line, why", [
+    ("not json", "not JSON"),
+    ('{"type": "RoundDone"}', "missing field"),
+    ('{"type": "RoundDone", "times_ms": [1.0], "extra": 1}', "unknown field"),
+    ('{"type": "RoundDone", "times_ms": "fast"}', "expected a list"),
+    ('{"type": "RoundDone", "times_ms": [true]}', "expected a number"),
+    ('{"type": "Done", "findings": [{"id": "x", "severity": "reject"}]}', "missing field"),
+    ('{"type": "SetupDone", "params": [], "import_s": 0.1}', "unexpected message type"),
+    ('[1, 2]', "unexpected message type"),
+])
+def test_malformed_replies_are_refused(line, why):
+    with pytest.raises(p.ProtocolError, match=why):
+        p.decode(line, {"RoundDone": p.RoundDone, "Done": p.Done, "Failure": p.Failure})
+
+
+def test_non_finite_times_do_not_pass_as_numbers():
+    line = p.encode(p.RoundDone((float("nan"),)))
+    assert json.loads(line)["times_ms"] == [None]
+    assert p.decode(line, {"RoundDone": p.RoundDone}).times_ms[0] != p.decode(line, {"RoundDone": p.RoundDone}).times_ms[0]
+
+
+def _record(**extra):
+    return {"leaves": [torch.ones(2)], "info": [{"kind": "tensor", "type": "torch.Tensor", "exact": True, "device": "cpu",
+                                                 "value": "", "error": "", "aliases": ""}], "structure": "T", **extra}
+
+
+def test_call_files_are_read_once_and_checked(tmp_path):
+    path = p.call_file(str(tmp_path), "r0", 0)
+    torch.save(_record(inputs_fp=[[1.0, 2.0]]), path)
+    rec = read_call(path, str(tmp_path))
+    assert rec.structure == "T" and rec.inputs_fp == ((1.0, 2.0),) and torch.equal(rec.leaves[0], torch.ones(2))
+    assert not os.path.exists(path)  # deleted once read
+
+
+def test_links_foreign_folders_and_bad_contents_are_refused(tmp_path):
+    folder, other = tmp_path / "work", tmp_path / "judge"
+    folder.mkdir()
+    other.mkdir()
+    torch.save(_record(), other / "expected.pt")
+    link = p.call_file(str(folder), "r0", 0)
+    os.symlink(other / "expected.pt", link)  # the candidate points its output at the judge's file
+    with pytest.raises(p.ProtocolError, match="link"):
+        read_call(link, str(folder))
+    with pytest.raises(p.ProtocolError, match="not in the worker's folder"):
+        read_call(str(other / "expected.pt"), str(folder))
+    for bad in ({"leaves": "x", "info": [], "structure": "T"}, _record(info=[{"kind": "tensor"}]), _record(sneaky=1), [1]):
+        path = p.call_file(str(folder), "r1", 0)
+        torch.save(bad, path)
+        with pytest.raises(p.ProtocolError):
+            read_call(path, str(folder))
+    path = p.call_file(str(folder), "r2", 0)
+    with open(path, "wb") as f:
+        f.write(b"\x80\x04garbage")
+    with pytest.raises(p.ProtocolError, match="unreadable"):
+        read_call(path, str(folder))
