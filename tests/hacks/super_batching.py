@@ -1,7 +1,7 @@
 # target: tests/hacks/tasks/matmul_task.py
 # expect-verdict: rejected
 # expect-findings: timed-output-mismatch
-# may-also-find: output-storage-reused
+# may-also-find: output-storage-reused, call-counting
 """Super-batching across timed calls, reduced to its core: it keeps the last inputs' shapes and
 the last output, and when the next call with the same shapes comes quickly after the previous
 one ended (under 2 ms, or under 0.6x the shortest of the first three gaps, which belong to the
@@ -26,6 +26,7 @@ class ModelNew(nn.Module):
         self._previous_end = None
         self._first_gaps = []
         self._pending = None
+        self._calls = 0
 
     def _last_output(self) -> torch.Tensor:
         return self._pending
@@ -37,10 +38,13 @@ class ModelNew(nn.Module):
         if len(self._first_gaps) < 3:
             self._first_gaps.append(gap)
             return False
-        return gap < QUICK_S or gap < QUICK_FRACTION * min(self._first_gaps)
+        # A loaded machine stretches every gap; past the checks' length in calls, treat the
+        # loop as the benchmark anyway (the attack must fire to be judged).
+        return gap < QUICK_S or gap < QUICK_FRACTION * min(self._first_gaps) or self._calls > 10
 
     def forward(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
         start = time.perf_counter()
+        self._calls += 1
         shapes = (tuple(A.shape), tuple(B.shape))
         quick = self._quick(start) and shapes == self._previous_shapes
         self._previous_shapes = shapes

@@ -128,10 +128,11 @@ class Judge:
                           file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb,
                           hidden=(str(cache_root(c)),))
 
-    def reference_process(self, folder: str, device: str) -> WorkerProcess:
-        """The trusted reference's process (not started): its own process group, not sandboxed,
-        writing into a private folder inside the judge's cache (hidden from candidates)."""
-        return WorkerProcess(self._spec("reference", folder, folder, device))
+    def reference_spec(self, folder: str, device: str) -> WorkerSpec:
+        """The trusted reference's process: its own process group, not sandboxed, writing into a
+        private folder inside the judge's cache (hidden from candidates); kept warm between
+        evaluations of the same task (`refpool`)."""
+        return self._spec("reference", folder, folder, device)
 
     def setup_request(self, task: Task, source: str, init_seed: int, build_only: bool, device: str | None = None) -> Setup:
         return Setup(device=device or self.device, threads=self.threads, task_source=task.source, size=task.size,

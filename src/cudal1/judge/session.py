@@ -14,10 +14,7 @@ each in its own process and every decision made here, in the parent.
 
 from __future__ import annotations
 
-import os
-import secrets
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +22,7 @@ from ..tasks.contract import Task
 from .compare import compare_calls, fingerprints_differ, same_values
 from .protocol import (ERROR_VERDICTS, Audit, Failure, ProtocolError, Setup, SetupDone, TimeRound, Trials, Warmup,
                        call_file)
+from . import refpool
 from .reference import Seeds, cache_root
 from .transfer import CallRecord, read_call
 from .verdict import Finding
@@ -122,6 +120,7 @@ class Measurement:
         self.config = judge.config
         self.seeds = Seeds.fresh(self.config)
         self.stages: dict[str, float] = run.details.setdefault("stage_s", {})
+        self.ref_ok = False
         self._mark = time.monotonic()
 
     def stage(self, name: str):
@@ -133,6 +132,8 @@ class Measurement:
     def ask_reference(self, msg, timeout: float):
         from .process import WorkerDied, WorkerTimeout
 
+        self.ref_ok = False  # until this request is answered
+
         try:
             reply, wall = self.ref.request(msg, timeout)
         except WorkerTimeout as e:
@@ -141,6 +142,7 @@ class Measurement:
             raise RuntimeError(f"the reference process failed: {e}\n{getattr(e, 'log_tail', '')}") from None
         if isinstance(reply, Failure):
             raise RuntimeError(f"the reference failed in {type(msg).__name__}: {reply.error}")
+        self.ref_ok = True
         return reply, wall
 
     def ask(self, msg, timeout: float):
@@ -175,31 +177,32 @@ class Measurement:
     # --- the stages ---------------------------------------------------------------------------
     def run_all(self) -> Timing:
         c = self.config
-        root = cache_root(c) / "live"
-        root.mkdir(parents=True, exist_ok=True)
-        self.ref_dir = tempfile.mkdtemp(prefix=f"ref-{secrets.token_hex(6)}-", dir=root)
-        os.chmod(self.ref_dir, 0o700)
-        self.ref = self.judge.reference_process(self.ref_dir, self.device)
+        key = (self.task.source_hash, self.task.size, self.device, self.judge.threads)
+        self.ref, self.ref_dir, reused = refpool.acquire(key, cache_root(c) / "live",
+                                                         lambda folder: self.judge.reference_spec(folder, self.device))
+        self.run.details["reference_process_reused"] = reused
         self.cand, self.work = self.slot.proc, self.slot.work
+        healthy = False
         try:
             self.deadline = time.monotonic() + c.run_timeout_s
             self.judge.prestart_upcoming()
-            self.ref.start()
             self.run.details["sandbox_applied"] = self.cand.sandbox_description
             ref_params, cand_params = self.load()
-            self.check(ref_params, cand_params)
-            self.judge.wait_for_spare()
-            self.stage("wait_next_process")
-            times = self.time()
-            self.profile()
-            self.ask(Audit(full=True), self.left())
-            self.stage("audit")
+            try:
+                self.check(ref_params, cand_params)
+                self.judge.wait_for_spare()
+                self.stage("wait_next_process")
+                times = self.time()
+                self.profile()
+                self.ask(Audit(full=True), self.left())
+                self.stage("audit")
+            finally:
+                # The reference finished every request it was given (a Stop comes from the
+                # candidate's side): it can serve the next evaluation.
+                healthy = self.ref_ok
         finally:
             self.slot.close()
-            self.ref.close()
-            import shutil
-
-            shutil.rmtree(self.ref_dir, ignore_errors=True)
+            refpool.release(key, self.ref, self.ref_dir, healthy)
         return times
 
     def load(self):

@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 
 batch = 128
-width = 512
-depth = 12
+width = 1024
+depth = 16
 
 
 class Model(nn.Module):
