@@ -68,6 +68,12 @@ def release(key: tuple, proc: WorkerProcess, folder: str, healthy: bool):
         _retire(p, f)
 
 
+def idle_pids() -> set[int]:
+    """Process ids of the reference processes waiting in the pool."""
+    with _lock:
+        return {p.proc.pid for p, _ in _idle.values() if p.proc is not None}
+
+
 def close_all():
     with _lock:
         items = list(_idle.values())
@@ -83,4 +89,4 @@ def _retire(proc: WorkerProcess, folder: str):
 
 atexit.register(close_all)
 
-__all__ = ["MAX_IDLE", "WorkerSpec", "acquire", "close_all", "release"]
+__all__ = ["MAX_IDLE", "WorkerSpec", "acquire", "close_all", "idle_pids", "release"]
