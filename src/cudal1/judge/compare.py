@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .protocol import INPUT_POISON_F32
 from .transfer import CallRecord
 
 REF_ERROR_FACTOR = 4.0
-INPUT_POISON_F32 = 0x7FC0DEAD  # the pattern the worker writes into inputs after a call
 
 
 @dataclass

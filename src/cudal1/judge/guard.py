@@ -163,8 +163,7 @@ def _registration_locations(dump: str) -> set[str]:
     return {m.group(1) for m in _LOCATION_RE.finditer(dump)}
 
 
-def _torch_dirs() -> tuple[str, ...]:
-    return (os.path.dirname(torch.__file__) + os.sep,)
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
 def foreign_registrations(ops=None, allowed: frozenset[str] = frozenset()) -> list[str]:
@@ -178,7 +177,7 @@ def foreign_registrations(ops=None, allowed: frozenset[str] = frozenset()) -> li
             dump = torch._C._dispatch_dump(name)
         except RuntimeError:
             continue
-        bad = [loc for loc in _registration_locations(dump) if loc not in allowed and not loc.startswith(_torch_dirs())]
+        bad = [loc for loc in _registration_locations(dump) if loc not in allowed and not loc.startswith(_TORCH_DIR)]
         if bad:
             out.append(f"{name} ({bad[0]})")
     return out

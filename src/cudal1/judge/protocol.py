@@ -278,6 +278,11 @@ def _coerce(value, hint, where: str):
     raise ProtocolError(f"{where}: unsupported type {hint}")
 
 
+# After each timed call the worker overwrites float32 inputs with this quiet NaN; the parent
+# recognises it in an output that shares the inputs' memory (compare.py).
+INPUT_POISON_F32 = 0x7FC0DEAD
+
+
 def call_file(out_dir: str, name: str, k: int) -> str:
     """Where a worker writes the outputs of call ``k`` of round (or trial) ``name``; the parent
     computes the same path itself and never follows a path a worker names."""

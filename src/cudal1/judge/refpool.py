@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from .process import WorkerProcess, WorkerSpec
+from .process import WorkerProcess
 
 MAX_IDLE = 2
 
@@ -89,4 +89,4 @@ def _retire(proc: WorkerProcess, folder: str):
 
 atexit.register(close_all)
 
-__all__ = ["MAX_IDLE", "WorkerSpec", "acquire", "close_all", "idle_pids", "release"]
+__all__ = ["MAX_IDLE", "acquire", "close_all", "idle_pids", "release"]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from ..tasks.contract import Task
 from .compare import compare_calls, fingerprints_differ, same_values
-from .protocol import (ERROR_VERDICTS, Audit, Failure, ProtocolError, Setup, SetupDone, TimeRound, Trials, Warmup,
-                       call_file)
+from .protocol import (ERROR_VERDICTS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
+                       Warmup, call_file)
 from . import refpool
 from .reference import Seeds, cache_root
 from .transfer import CallRecord, read_call
@@ -348,8 +348,6 @@ class Measurement:
     def profile(self):
         if not (self.device.startswith("cuda") and self.config.profile_kernels):
             return
-        from .protocol import Profile
-
         reply, _ = self.ask(Profile(self.seeds.warmup_seed, 3), self.left())
         self.run.kernels = [{"name": k.name, "share": k.share, "calls": k.calls} for k in reply.kernels]
         self.judge.check_ghost_kernels(self.source, self.run)

@@ -16,6 +16,7 @@ that aliases an input shows the pattern in the parent's comparison.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import json
 import os
@@ -31,6 +32,7 @@ import torch
 from . import guard, protocol
 from ..tasks.contract import exec_task_module
 from .cudart import persisting_l2_limit, reset_persisting_l2
+from .protocol import INPUT_POISON_F32
 from .protocol import (Audit, Done, Failure, KernelTime, ParamInfo, Ping, Pong, Profile, Profiled, RoundDone, Setup,
                        SetupDone, TimeRound, Trials, TrialsDone, Warmup, WireFinding)
 
@@ -43,7 +45,6 @@ _encode = protocol.encode
 _decode = protocol.decode
 
 ALLOC_POISON = 0xFF  # float32/float16/bfloat16 with all bits set are NaN: unwritten memory
-INPUT_POISON_F32 = 0x7FC0DEAD  # a quiet NaN written into inputs after a call: aliasing shows
 INPUT_POISON_INT = -1234567
 
 
@@ -213,7 +214,7 @@ class Worker:
                     continue
         return out
 
-    def output_file(self, out, inputs, previous_out=None, extra: dict | None = None) -> dict:
+    def output_file(self, out, inputs, own: dict[int, str], previous_out=None, extra: dict | None = None) -> dict:
         """What the parent reads for one call: CPU copies of the output leaves, facts the parent
         cannot see in a copy (exact type, device, memory shared with inputs or parameters)."""
         input_storages = {}
@@ -223,7 +224,6 @@ class Worker:
                     input_storages[x.untyped_storage().data_ptr()] = f"input {i}"
                 except Exception:  # noqa: BLE001
                     pass
-        own = self.own_storages()
         tensors, info = [], []
         for leaf in leaves(out):
             if isinstance(leaf, torch.Tensor):
@@ -437,9 +437,7 @@ class Worker:
             self.poison_allocator(req.poison_bytes)
             self.sync()
             try:
-                _INPUT_FNS["torch.manual_seed"](t.fwd_seed)
-                with torch.no_grad():
-                    out = self.model(*given)
+                out = self.model_call(given, t.fwd_seed)
                 self.sync()
             except SystemExit as e:
                 return Failure("exit", f"the program called exit({e.code}) in forward")
@@ -455,7 +453,7 @@ class Worker:
                     same = all(_same(a, b) for a, b in zip(leaves(out), leaves(again)) if isinstance(a, torch.Tensor))
                     other_same = all(_same(a, b) for a, b in zip(leaves(out), leaves(other)) if isinstance(a, torch.Tensor))
                     stochastic, nondeterministic = same and not other_same, not same
-            self.write(self.output_file(out, given, previous_out, extra), t.name, 0)
+            self.write(self.output_file(out, given, self.own_storages(), previous_out, extra), t.name, 0)
             self.restore(saved)
             previous, previous_out = given, out
             del keep
@@ -466,7 +464,7 @@ class Worker:
     def model_call(self, inputs, fwd_seed: int, model=None):
         _INPUT_FNS["torch.manual_seed"](fwd_seed)
         with torch.no_grad():
-            return (model or self.model)(*inputs)
+            return (self.model if model is None else model)(*inputs)
 
     def float64_outputs(self, inputs, t, names) -> list | None:
         """The reference evaluated in float64 on the same inputs (the yardstick for tolerances)."""
@@ -504,6 +502,7 @@ class Worker:
         model = self.model
         times, previous = [], None
         last = len(req.seeds) - 1
+        own = self.own_storages()  # parameters keep their memory through a round
         try:
             with torch.no_grad():
                 for k, (seed, fwd_seed) in enumerate(zip(req.seeds, req.fwd_seeds)):
@@ -526,7 +525,7 @@ class Worker:
                     extra = {"inputs_fp": _fingerprint(inputs)}
                     if req.poison_inputs:
                         _poison_inputs(inputs)
-                    self.write(self.output_file(out, inputs, previous[1] if (k == last and previous) else None, extra), req.name, k)
+                    self.write(self.output_file(out, inputs, own, previous[1] if (k == last and previous) else None, extra), req.name, k)
                     previous = (inputs, out)  # kept alive: the next call's inputs get other addresses
             del previous
         except SystemExit as e:
@@ -591,8 +590,6 @@ class Worker:
 
 
 def _with_findings(reply, findings):
-    import dataclasses
-
     return dataclasses.replace(reply, findings=tuple(findings))
 
 
