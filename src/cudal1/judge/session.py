@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..tasks.contract import Task
-from .compare import compare_calls, fingerprints_differ, same_values
+from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_values
 from .protocol import (ERROR_VERDICTS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool
@@ -36,6 +36,10 @@ SANDBOX_MARKERS = ("Network is unreachable", "Read-only file system", "Permissio
 # The parent's clock against the reported times: a candidate's harness overhead per round (its
 # round's wall time minus the times it reported) may exceed the reference's by this factor plus
 # the per-call and per-round slack before the gap counts as work done outside the timed region.
+# A timed call is compared with the reference's float32 output only: its strict check allows the
+# candidate's own allowance (REF_ERROR_FACTOR), the reference's error, and 2x for inputs whose
+# rounding is worse than the trials' (measured over 400 inputs of the matrix-chain legit: none).
+TIMED_STRICT_SLACK = 2 * (REF_ERROR_FACTOR + 1)
 OVERHEAD_FACTOR = 0.5
 OVERHEAD_SLACK_PER_CALL_MS = {"cpu": 1.0, "cuda": 0.3}
 OVERHEAD_SLACK_MS = 40.0
@@ -238,7 +242,7 @@ class Measurement:
         self.stage("candidate_trials")
         main_ok, probe_problems, param_problems = True, [], []
         previous = None
-        self.trials_strict = True
+        self.trials_strict, self.trials_ref_err = True, 0.0
         for t in trials:
             cand = self.read(self.work, t.name, 0, "candidate")
             r = ref[t.name]
@@ -254,7 +258,8 @@ class Measurement:
                 run.max_abs_error = max(run.max_abs_error or 0.0, cmp.max_abs_error)
             run.strict_ok = run.strict_ok and cmp.strict_ok
             if not (t.probe or t.params):
-                self.trials_strict = self.trials_strict and cmp.strict_plain_ok
+                self.trials_strict = self.trials_strict and cmp.strict_ok
+                self.trials_ref_err = max(self.trials_ref_err, cmp.ref_err)
             if cmp.ok:
                 continue
             values_only = all(p[0] in ("output-mismatch", "nonfinite-output") for p in cmp.problems)
@@ -306,7 +311,8 @@ class Measurement:
             prev = None
             for k, exp in enumerate(expected):
                 got = self.read(self.work, rnd.name, k, "candidate")
-                cmp = compare_calls(exp, got, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device)
+                cmp = compare_calls(exp, got, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device,
+                                    strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
                 if not cmp.ok:
                     bad_calls += 1
                     problems += cmp.problems[:1]
