@@ -1,7 +1,14 @@
-"""Throughput: candidate evaluations per GPU-hour over the built-in suite, builds overlapped on
-CPU workers (target >= 300). Candidates are the references themselves (ModelNew = Model).
+"""Throughput: candidate evaluations per GPU-hour, builds overlapped on CPU workers (target >= 300
+on an H100/H200), and the time each stage of an evaluation takes.
 
-    python benchmarks/judge_throughput.py [--level N] [--limit N] [--build-workers 4] [--no-prestart] [--passes 2]
+Candidates are the references themselves (ModelNew = Model); with ``--extension-every N`` every
+Nth one is instead a CUDA-extension candidate (load_inline): the reference's forward followed by
+a custom copy kernel on its first output, so the mix includes compiled candidates. That
+extension's source is the same for every task, but each candidate source is built in its own
+folder, so each such job pays a compile on the first pass.
+
+    python benchmarks/judge_throughput.py [--suite PATH] [--level N] [--limit N] [--build-workers 4]
+                                          [--extension-every 3] [--no-prestart] [--passes 2]
 
 Every evaluation times its reference live, interleaved with the candidate (the judge keeps no
 expected outputs or reference timings between evaluations); later passes reuse the builds.
@@ -30,6 +37,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--device", default="auto")
     p.add_argument("--size", default="full")
+    p.add_argument("--suite", default="builtin", help="'builtin' or a KernelBench checkout (levelN/ folders)")
+    p.add_argument("--extension-every", type=int, default=0, metavar="N",
+                   help="every Nth candidate is a CUDA-extension one (CUDA only; 0 = none)")
     p.add_argument("--level", type=int)
     p.add_argument("--limit", type=int)
     p.add_argument("--build-workers", type=int, default=4)
@@ -37,9 +47,11 @@ def main() -> None:
     p.add_argument("--passes", type=int, default=1, help="passes over the jobs; later ones reuse the builds")
     p.add_argument("--json")
     a = p.parse_args()
-    tasks = load_suite("builtin", size=a.size, level=a.level).tasks[: a.limit]
+    tasks = load_suite(a.suite, size=a.size, level=a.level).tasks[: a.limit]
     judge = Judge(a.device, JudgeConfig(remeasure_threshold_l1=1e9, remeasure_threshold=1e9, prestart_processes="off" if a.no_prestart else "on"))
-    jobs = [(t, reference_as_candidate(t)) for t in tasks]
+    every = a.extension_every if judge.device.startswith("cuda") else 0
+    jobs = [(t, extension_candidate(t) if every and i % every == every - 1 else reference_as_candidate(t))
+            for i, t in enumerate(tasks)]
     table = Table(title=f"judge throughput ({judge.device_name}, torch {judge.torch_version}, "
                         f"processes {'started when needed' if a.no_prestart else 'started ahead'})")
     for col in ("pass", "reference", "evaluations", "wall s", "s / evaluation", "evaluations / GPU-hour", "verdicts"):
@@ -60,9 +72,62 @@ def main() -> None:
         for row in bad:
             Console().print(row)
     Console().print(table)
+    stage_table(passes[-1]["verdicts"].values())
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"prestart": not a.no_prestart, "passes": passes}, f, indent=1)
+
+
+EXTENSION = r'''
+import torch
+from torch.utils.cpp_extension import load_inline
+
+_CUDA = r"""
+#include <torch/extension.h>
+#include <ATen/cuda/CUDAContext.h>
+__global__ void copy_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n) {
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i < n) y[i] = x[i];
+}
+torch::Tensor copy_out(torch::Tensor x) {
+    auto y = torch::empty_like(x);
+    int64_t n = x.numel();
+    copy_kernel<<<(n + 255) / 256, 256, 0, at::cuda::getCurrentCUDAStream()>>>(x.data_ptr<float>(), y.data_ptr<float>(), n);
+    return y;
+}
+"""
+_ext = load_inline(name="throughput_copy_ext", cpp_sources="torch::Tensor copy_out(torch::Tensor x);",
+                   cuda_sources=_CUDA, functions=["copy_out"], extra_cuda_cflags=["-O3"])
+
+
+class ModelNew(Model):
+    def forward(self, *args):
+        out = super().forward(*args)
+        if isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.is_cuda:
+            return _ext.copy_out(out.contiguous())
+        return out
+'''
+
+
+def extension_candidate(task) -> str:
+    """The reference with a custom CUDA copy kernel applied to its output (a compiled candidate)."""
+    return task.source + "\n" + EXTENSION
+
+
+def stage_table(verdicts) -> None:
+    """Mean seconds per stage of an evaluation (from each verdict's details.stage_s)."""
+    totals: dict[str, list[float]] = {}
+    for v in verdicts:
+        for name, secs in (v.get("details", {}).get("stage_s") or {}).items():
+            totals.setdefault(name, []).append(secs)
+        if v.get("build_s"):
+            totals.setdefault("build (ahead)", []).append(v["build_s"])
+    table = Table(title="seconds per evaluation, by stage (last pass; mean over evaluations)")
+    for col in ("stage", "mean s", "max s", "evaluations"):
+        table.add_column(col)
+    for name, xs in sorted(totals.items(), key=lambda kv: -sum(kv[1])):
+        table.add_row(name, f"{sum(xs) / len(xs):.2f}", f"{max(xs):.2f}", str(len(xs)))
+    Console().print(table)
 
 
 if __name__ == "__main__":

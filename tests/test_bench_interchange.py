@@ -135,3 +135,7 @@ def test_run_rows_scores_are_ratios(suite):
     assert rows[0]["ref_code"] == matmul.source and rows[0]["custom_code"] == CAND
     assert rows[1]["score_default"] is None and rows[1]["task_id"] == 2 and rows[1]["verdict"] == "incorrect"
     assert "score_torch_compile_default" not in rows[1]
+    assert rows[0]["speedup_ci"] is None  # a verdict without an interval
+    with_ci = Verdict("accepted", True, 3.0, None, None, None, (), "GPU", "2.x", speedup_ci=(2.8, 3.2))
+    rows = run_rows([TaskResult(matmul.id, 1, with_ci, {})], {matmul.id: matmul}, {matmul.id: CAND})
+    assert rows[0]["speedup_ci"] == [2.8, 3.2]

@@ -7,14 +7,19 @@ import math
 import pytest
 
 from cudal1.bench.stats import (
-    TaskResult, bench_statistics, fast_p, geometric_mean, percentile, select, status_counts, summarize,
+    TaskResult, bench_statistics, divide_intervals, fast_p, geometric_mean, percentile, select, status_counts, summarize,
 )
 from cudal1.judge.verdict import Verdict
 
 
-def _v(kind: str, speedup: float | None = None) -> Verdict:
+def _v(kind: str, speedup: float | None = None, ci: tuple[float, float] | None = None) -> Verdict:
     return Verdict(verdict=kind, correct=kind == "accepted", speedup=speedup, ref_ms=None, candidate_ms=None,
-                   max_abs_error=None, findings=(), device="cpu", torch="x")
+                   max_abs_error=None, findings=(), device="cpu", torch="x", speedup_ci=ci)
+
+
+def _tight(x: float) -> tuple[float, float]:
+    """A narrow interval around x (2% either side): significant unless x is within 2% of 1.0."""
+    return (x * 0.98, x * 1.02)
 
 
 def test_percentile_linear_interpolation():
@@ -43,7 +48,8 @@ def test_fast_p_counts_all_tasks():
 def test_summarize_both_views_by_hand():
     # four tasks: 3.0x, 1.5x, 0.5x (accepted but slower), failed
     ratios = [3.0, 1.5, 0.5, None]
-    fb = summarize(ratios, view="fallback")
+    intervals = [_tight(3.0), _tight(1.5), _tight(0.5), None]
+    fb = summarize(ratios, view="fallback", intervals=intervals)
     # fallback values: 3.0, 1.5, 1.0, 1.0
     assert (fb.tasks, fb.valid, fb.faster) == (4, 3, 2)
     assert fb.mean == pytest.approx(6.5 / 4)
@@ -52,7 +58,7 @@ def test_summarize_both_views_by_hand():
     assert fb.p75 == pytest.approx(1.5 + 0.25 * 1.5)  # pos 2.25 between 1.5 and 3.0
     assert fb.max == 3.0
     assert fb.geomean == pytest.approx((3.0 * 1.5) ** 0.25)
-    raw = summarize(ratios, view="raw")
+    raw = summarize(ratios, view="raw", intervals=intervals)
     # raw values: 0.5, 1.5, 3.0
     assert (raw.tasks, raw.valid, raw.faster) == (4, 3, 2)
     assert raw.mean == pytest.approx(5.0 / 3)
@@ -64,8 +70,41 @@ def test_summarize_both_views_by_hand():
 
 
 def test_faster_threshold_is_one_percent():
-    s = summarize([1.005, 1.02], view="raw")
+    s = summarize([1.005, 1.02], view="raw", intervals=[(1.004, 1.006), (1.015, 1.025)])
     assert s.faster == 1
+
+
+def test_faster_counts_only_significant_results():
+    # 1.5x whose interval contains 1.0 is not faster; 1.3x without an interval (old verdict) neither
+    s = summarize([1.5, 1.2, 1.3, None], view="raw", intervals=[(0.9, 2.1), (1.1, 1.3), None, None])
+    assert (s.valid, s.faster, s.no_interval) == (3, 1, 1)
+    assert s.mean == pytest.approx(4.0 / 3)  # the aggregates keep every accepted result
+    assert summarize([1.5, 2.0], view="raw").faster == 0  # no intervals given: nothing is significant
+    with pytest.raises(ValueError, match="one .or None. per ratio"):
+        summarize([1.5, 2.0], intervals=[None])
+
+
+def test_divide_intervals_adds_log_halfwidths_in_quadrature():
+    lo, hi = divide_intervals(2.0, (1.8, 2.2), 1.0, (1.0, 1.0))  # an exact divisor: x's interval
+    assert (lo, hi) == (pytest.approx(1.8), pytest.approx(2.2))
+    lo, hi = divide_intervals(4.0, (4.0 / 1.1, 4.0 * 1.1), 2.0, (2.0 / 1.1, 2.0 * 1.1))
+    w = math.exp(math.hypot(math.log(1.1), math.log(1.1)))
+    assert lo == pytest.approx(2.0 / w) and hi == pytest.approx(2.0 * w)
+
+
+def test_ratio_interval_against_baselines():
+    cand = _v("accepted", 3.0, (2.7, 3.3))
+    r = TaskResult("level1/1_A", 1, cand, {"compile": _v("accepted", 1.5, (1.4, 1.6)), "cuda-graph": _v("build_error"),
+                                           "compile-reduce-overhead": _v("accepted", 1.5)})
+    assert r.ratio_interval("eager") == (2.7, 3.3) and r.significant("eager")
+    lo, hi = r.ratio_interval("compile")
+    assert lo < 2.0 < hi and lo == pytest.approx(2.0 * math.exp(-math.hypot(math.log(3.0 / 2.7), math.log(1.6 / 1.5))))
+    assert r.ratio_interval("cuda-graph") == (2.7, 3.3)  # failed baseline = exactly 1.0x
+    assert r.ratio_interval("compile-reduce-overhead") is None  # baseline stored without an interval
+    assert not r.significant("compile-reduce-overhead")
+    old = TaskResult("level1/2_B", 1, _v("accepted", 3.0), {})
+    assert old.ratio_interval() is None and not old.significant()
+    assert TaskResult("level1/3_C", 1, _v("incorrect")).ratio_interval() is None
 
 
 def test_empty_raw_view():
@@ -76,9 +115,9 @@ def test_empty_raw_view():
 
 def test_bench_statistics_per_level_and_against_baselines():
     results = [
-        TaskResult("level1/1_A", 1, _v("accepted", 2.0), {"compile": _v("accepted", 4.0)}),
-        TaskResult("level1/2_B", 1, _v("incorrect"), {"compile": _v("accepted", 1.5)}),
-        TaskResult("level2/3_C", 2, _v("accepted", 3.0), {"compile": _v("build_error")}),
+        TaskResult("level1/1_A", 1, _v("accepted", 2.0, _tight(2.0)), {"compile": _v("accepted", 4.0, _tight(4.0))}),
+        TaskResult("level1/2_B", 1, _v("incorrect"), {"compile": _v("accepted", 1.5, _tight(1.5))}),
+        TaskResult("level2/3_C", 2, _v("accepted", 3.0, _tight(3.0)), {"compile": _v("build_error")}),
         TaskResult("level2/4_D", 2, None, {}),
     ]
     stats = bench_statistics(results, baselines=["eager", "compile"])

@@ -39,7 +39,10 @@ def test_correct_candidate_is_accepted_with_all_fields(judge_cache):
     assert abs(v.speedup - v.ref_ms / v.candidate_ms) <= 1e-3 * v.speedup + 1e-4  # speedup has 4 decimals
     assert v.max_abs_error == 0.0
     assert set(v.to_json()) == {"verdict", "correct", "speedup", "ref_ms", "candidate_ms", "max_abs_error", "findings",
-                                "device", "torch", "kernels", "build_s", "eval_s"}
+                                "device", "torch", "kernels", "build_s", "eval_s", "speedup_ci", "ref_cv", "candidate_cv",
+                                "floor_ms"}
+    lo, hi = v.speedup_ci
+    assert lo <= v.speedup <= hi and v.ref_cv >= 0 and v.candidate_cv >= 0 and 0 < v.floor_ms < v.candidate_ms
     assert v.details["sandbox"] in ("strict", "basic", "off")
     assert len(v.details["candidate_times_ms"]) >= 6
 
@@ -359,12 +362,12 @@ def test_remeasure_disagreement_keeps_the_lower_figure(judge_cache):
 
     j = Scripted("cpu", JudgeConfig.quick(cache_dir=judge_cache))
     run = Evidence()
-    ref_ms, cand_ms, s = j._remeasure(make_task(RELU_TASK), GOOD, run, 4.0, 1.0, 4.0)
-    assert s == 2.0 and cand_ms == 2.0
+    kept = j._remeasure(make_task(RELU_TASK), GOOD, run, Timing(4.0, 1.0))
+    assert kept.ref_ms / kept.cand_ms == 2.0 and kept.cand_ms == 2.0
     assert "remeasure-disagrees" in [f.id for f in run.findings]
     run = Evidence()
-    _, _, s = j._remeasure(make_task(RELU_TASK), GOOD, run, 4.0, 1.9, 4.0 / 1.9)
-    assert s == pytest.approx(4.0 / 2.0) and "remeasure-disagrees" not in [f.id for f in run.findings]
+    kept = j._remeasure(make_task(RELU_TASK), GOOD, run, Timing(4.0, 1.9))
+    assert kept.ref_ms / kept.cand_ms == pytest.approx(4.0 / 2.0) and "remeasure-disagrees" not in [f.id for f in run.findings]
 
 
 def test_reference_runs_live_and_leaves_nothing_in_the_cache(tmp_path):

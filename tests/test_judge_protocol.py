@@ -17,7 +17,7 @@ SAMPLES = [
     p.Warmup(5, 3), p.TimeRound("r0", (1, 2), (3, 4), True), p.Profile(1, 3), p.Audit(False), p.Ping(), p.Exit(),
     p.Failure("runtime", "boom", (p.WireFinding("crash", "reject", "x"),)), p.Pong(),
     p.SetupDone((p.ParamInfo("lin.weight", (4, 3), "torch.float32"),), 0.5), p.TrialsDone(True, False),
-    p.RoundDone((0.1, 0.2)), p.Done(), p.Profiled((p.KernelTime("k", 0.5, 3),)),
+    p.RoundDone((0.1, 0.2)), p.RoundDone((0.3,), 1), p.WarmedUp(0.012), p.Done(), p.Profiled((p.KernelTime("k", 0.5, 3),)),
 ]
 
 

@@ -33,7 +33,7 @@ def test_optimize_finds_the_shortcut_writes_it_and_resumes(tmp_path, judge_cache
     assert best is not None and best.verdict.accepted and result.beats_reference
     text = Path(result.best_path).read_text()
     assert text.startswith("# cudal1: ACCEPTED by the judge for level2/6")
-    assert f"speedup {best.verdict.speedup:.3f}x" in text and "class ModelNew(Model)" in text
+    assert f"speedup {best.verdict.speedup_text()}" in text and "class ModelNew(Model)" in text
     report = json.loads(Path(result.report_path).read_text())
     assert report["tried"][0]["verdict"] == "accepted" and report["best"]["strategy"] == "simplify"
     assert any("judging simplify" in m for m in messages)

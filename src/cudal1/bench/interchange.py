@@ -142,7 +142,8 @@ def map_rows(rows: list[InterchangeRow], suite_tasks: list[Task], size: str, ori
 def run_rows(results: list, tasks: dict[str, Task], sources: dict[str, str]) -> list[dict]:
     """Our measured results in CUDA-L1's layout: one row per task with ``score_*`` speedups
     (``score_default`` over eager; against the other baselines measured in the run), plus our
-    own fields (``task_name``, ``verdict``, ``findings``, ``device``, ``torch``).
+    own fields (``task_name``, ``verdict``, ``findings``, ``device``, ``torch``, ``speedup_ci``: the
+    95% interval of ``score_default``, null where the judge gave none).
 
     ``results`` are `bench.stats.TaskResult`s; ``tasks`` maps task id to `Task`; ``sources``
     maps task id to the candidate source that was judged."""
@@ -159,6 +160,7 @@ def run_rows(results: list, tasks: dict[str, Task], sources: dict[str, str]) -> 
             "findings": [f.id for f in r.verdict.findings] if r.verdict else [],
             "device": r.verdict.device if r.verdict else None,
             "torch": r.verdict.torch if r.verdict else None,
+            "speedup_ci": [round(x, 4) for x in ci] if (ci := r.ratio_interval("eager")) else None,
         }
         for kind, score in SCORE_FIELDS.items():
             if kind == "eager" or kind in r.baselines:

@@ -10,7 +10,13 @@ Definitions (also in docs/bench.md):
 - **with fallback**: every task of the suite counts; a missing, failed or slower candidate
   counts as 1.0x (the user keeps the faster of the two programs).
 - **raw**: accepted candidates only, their measured ratios as they are.
-- **valid** = accepted; **faster** = accepted with ratio > 1.01.
+- **valid** = accepted; **faster** = accepted with ratio > 1.01 *and* the ratio's 95% interval
+  wholly above 1.0 (significant). A verdict without an interval (stored before the judge gave
+  one) never counts as faster; ``no_interval`` counts those among the accepted.
+- A ratio's interval: against eager it is the judge's ``speedup_ci``. Against baseline X it is
+  the candidate's interval divided by X's, their relative half-widths combined in quadrature on
+  a log scale (the two were timed in separate evaluations, so independently); where X was not
+  accepted (it counts as exactly 1.0x) the candidate's own interval.
 - **fast_p** (KernelBench): share of *all* tasks whose candidate is accepted and whose ratio
   is greater than p. fast_0 is the share accepted. The same in both views.
 - Percentiles interpolate linearly between order statistics (numpy's default).
@@ -56,6 +62,43 @@ class TaskResult:
             return speedup
         return speedup / baseline_speedup(self.baselines.get(against))
 
+    def ratio_interval(self, against: str = "eager") -> tuple[float, float] | None:
+        """The 95% interval of `ratio` (see the module doc); None when not accepted or when the
+        candidate or an accepted baseline has no interval (verdicts stored before intervals)."""
+        if not self.accepted or self.verdict.speedup_ci is None:
+            return None
+        ci = tuple(self.verdict.speedup_ci)
+        if against == "eager":
+            return ci
+        base = self.baselines.get(against)
+        if base is None or not base.accepted or not base.speedup:
+            return ci  # the baseline counts as exactly 1.0x: nothing to divide by
+        if base.speedup_ci is None:
+            return None
+        return divide_intervals(float(self.verdict.speedup), ci, float(base.speedup), tuple(base.speedup_ci))
+
+    def significant(self, against: str = "eager") -> bool:
+        """Faster than the baseline beyond the noise: the ratio's whole interval lies above 1.0."""
+        ci = self.ratio_interval(against)
+        return ci is not None and ci[0] > 1.0
+
+
+def divide_intervals(x: float, x_ci: tuple[float, float], y: float, y_ci: tuple[float, float]) -> tuple[float, float]:
+    """An interval for x / y from independent intervals of x and y: on a log scale the lower
+    half-width of x and the upper one of y (and the other way round) add in quadrature."""
+    def half(a: float, b: float) -> float:
+        return abs(math.log(a / b)) if a > 0 and b > 0 else math.inf
+
+    ratio = x / y
+    low = math.hypot(half(x, x_ci[0]), half(y_ci[1], y))
+    high = math.hypot(half(x_ci[1], x), half(y, y_ci[0]))
+    return ratio * math.exp(-low), ratio * math.exp(high)
+
+
+def relative_halfwidth(value: float, ci: tuple[float, float]) -> float:
+    """Half the interval's width over the value: 0.05 for ``2.0 [1.9-2.1]``."""
+    return (ci[1] - ci[0]) / 2 / value if value else math.inf
+
 
 def baseline_speedup(verdict: Verdict | None) -> float:
     """The judge's speedup of a baseline over eager; 1.0 when it was not accepted (fallback)."""
@@ -73,7 +116,8 @@ class Summary:
     against: str  # "eager" or a baseline kind
     tasks: int
     valid: int
-    faster: int
+    faster: int  # accepted, > 1.01x and significant (95% interval above 1.0)
+    no_interval: int  # accepted without an interval: never counted as faster
     mean: float | None
     median: float | None
     p25: float | None
@@ -118,14 +162,21 @@ def view_values(ratios: list[float | None], view: str) -> list[float]:
     raise ValueError(f"unknown view {view!r}: use one of {VIEWS}")
 
 
-def summarize(ratios: list[float | None], group: str = "all", view: str = "fallback", against: str = "eager") -> Summary:
-    """Statistics of a list of per-task ratios (None for a task whose candidate was not accepted)."""
+def summarize(ratios: list[float | None], group: str = "all", view: str = "fallback", against: str = "eager",
+              intervals: list[tuple[float, float] | None] | None = None) -> Summary:
+    """Statistics of a list of per-task ratios (None for a task whose candidate was not accepted)
+    and their 95% intervals (same order; None, or no list, where there is none)."""
     values = view_values(ratios, view)
+    intervals = list(intervals) if intervals is not None else [None] * len(ratios)
+    if len(intervals) != len(ratios):
+        raise ValueError(f"{len(intervals)} intervals for {len(ratios)} ratios: give one (or None) per ratio")
+    pairs = [(r, ci) for r, ci in zip(ratios, intervals) if r is not None]
     return Summary(
         group=group, view=view, against=against,
         tasks=len(ratios),
-        valid=sum(1 for r in ratios if r is not None),
-        faster=sum(1 for r in ratios if r is not None and r > FASTER_THAN),
+        valid=len(pairs),
+        faster=sum(1 for r, ci in pairs if r > FASTER_THAN and ci is not None and ci[0] > 1.0),
+        no_interval=sum(1 for _, ci in pairs if ci is None),
         mean=sum(values) / len(values) if values else None,
         median=percentile(values, 50),
         p25=percentile(values, 25),
@@ -152,7 +203,8 @@ def bench_statistics(results: list[TaskResult], baselines: tuple[str, ...] | lis
     for kind in against:
         for view in VIEWS:
             for name, rs in groups.items():
-                out.append(summarize([r.ratio(kind) for r in rs], group=name, view=view, against=kind))
+                out.append(summarize([r.ratio(kind) for r in rs], group=name, view=view, against=kind,
+                                     intervals=[r.ratio_interval(kind) for r in rs]))
     return out
 
 

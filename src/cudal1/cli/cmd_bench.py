@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.runner import BenchError, BenchOptions, run_bench
     from ..judge.config import JudgeConfig
     from ..report.data import result_json
+    from ..report.tables import fmt_speedup
     from ..store import Store
 
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             bar = progress.add_task("judging", total=event.total, last="")
         elif bar is not None:
             v = event.verdict
-            speed = f" {v.speedup:.2f}x" if v and v.speedup else ""
+            speed = f" {fmt_speedup(v.speedup, v.speedup_ci)}" if v and v.speedup else ""
             progress.update(bar, advance=1, last=f"{event.task_id} {event.job}: {v.verdict if v else ''}{speed}")
 
     try:

@@ -72,8 +72,10 @@ def render(v: Verdict, task_id: str) -> None:
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row("verdict", f"[{style}]{v.verdict}[/{style}]")
-    t.add_row("speedup", f"{v.speedup:.3f}x" if v.speedup else "-")
+    t.add_row("speedup", speedup_line(v))
     t.add_row("reference / candidate", f"{_ms(v.ref_ms)} / {_ms(v.candidate_ms)}")
+    t.add_row("call-time CV (ref / cand)", f"{_pct(v.ref_cv)} / {_pct(v.candidate_cv)}")
+    t.add_row("timing floor", floor_line(v))
     spread = v.details.get("candidate_spread") or {}
     if spread.get("iqr_over_median") is not None:
         t.add_row("candidate spread", f"IQR/median {spread['iqr_over_median'] * 100:.1f}%")
@@ -104,8 +106,39 @@ def render(v: Verdict, task_id: str) -> None:
         console.print(f"[yellow]error:[/yellow] {v.details['error'][:2000]}")
 
 
+def speedup_line(v: Verdict) -> str:
+    """``2.31x [2.20-2.45]`` (95% interval) and what it means: faster, not significant, slower."""
+    if v.speedup is None:
+        return "-"
+    ci = v.speedup_ci
+    if ci is None:
+        return f"{v.speedup_text()} [dim](no interval)[/dim]"
+    if ci[0] > 1.0:
+        note = "[green]faster beyond the noise[/green] (95% interval above 1.0)"
+    elif ci[1] < 1.0:
+        note = "[red]slower beyond the noise[/red] (95% interval below 1.0)"
+    else:
+        note = "[yellow]not significant[/yellow]: the 95% interval contains 1.0"
+    return f"{v.speedup_text()} {note}"
+
+
+def floor_line(v: Verdict) -> str:
+    """The judge's floor (its time for an empty forward), with a warning when the candidate's
+    time is under twice the floor: such a speedup measures the harness more than the kernel."""
+    if v.floor_ms is None:
+        return "-"
+    text = f"{_ms(v.floor_ms)} (the judge's time for an empty forward)"
+    if v.candidate_ms is not None and v.candidate_ms < 2 * v.floor_ms:
+        text += "\n[yellow]the candidate's time is within 2x of the floor: its speedup is mostly timing overhead[/yellow]"
+    return text
+
+
 def _ms(x) -> str:
     return f"{x:.4f} ms" if x is not None else "-"
 
 
-__all__ = ["register", "run", "render"]
+def _pct(x) -> str:
+    return f"{100 * x:.1f}%" if x is not None else "-"
+
+
+__all__ = ["register", "run", "render", "speedup_line", "floor_line"]

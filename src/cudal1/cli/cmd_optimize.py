@@ -115,19 +115,20 @@ def render(result) -> None:
         console.print(f"report: {result.report_path}")
         return
     table = Table(title=f"{result.task.id} ({result.task.size}) on {result.device_name}", title_justify="left")
-    for col, kw in (("#", {"justify": "right"}), ("strategy", {}), ("verdict", {}), ("speedup", {"justify": "right"}),
+    for col, kw in (("#", {"justify": "right"}), ("strategy", {}), ("verdict", {}), ("speedup [95%]", {"justify": "right"}),
                     ("ref ms", {"justify": "right"}), ("cand ms", {"justify": "right"}),
                     ("max err", {"justify": "right"}), ("findings", {})):
         table.add_column(col, **kw)
     best = result.best
     for i, t in enumerate(result.tried, 1):
         v = t.verdict
-        style = "green" if v.accepted and v.speedup and v.speedup > 1 else ("" if v.accepted else "red")
+        style = "green" if t.faster else ("" if v.accepted else "red")
         verdict = f"[{style}]{v.verdict}[/{style}]" if style else v.verdict
         findings = ", ".join(f.id + ("!" if f.severity == "reject" else "") for f in v.findings)
         name = t.strategy + (" [yellow](lower precision)[/yellow]" if t.is_lower_precision else "") + (" [dim](stored)[/dim]" if t.reused else "")
         mark = " ★" if best is not None and t is best and result.beats_reference else ""
-        table.add_row(str(i), name + mark, verdict, _fmt(v.speedup, ".2f", "x"), _fmt(v.ref_ms, ".4g"),
+        speed = v.speedup_text() or "-"
+        table.add_row(str(i), name + mark, verdict, speed if t.faster or not v.speedup else f"[dim]{speed}[/dim]", _fmt(v.ref_ms, ".4g"),
                       _fmt(v.candidate_ms, ".4g"), _fmt(v.max_abs_error, ".2g"), findings or "-")
     console.print(table)
     console.print(("[bold green]" if result.beats_reference else "[bold yellow]") + result.message() + "[/]")

@@ -34,7 +34,7 @@ class JudgeConfig:
     max_processes: int = _f(512, "Process/thread count limit (RLIMIT_NPROC) in the sandbox.")
     file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
     gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
-    threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = all cores.")
+    threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = the cores not busy with other work when the judge starts (all cores on an idle machine; all cores when judging on a GPU).")
     prestart_processes: str = _f("auto", "In a batch (evaluate_many), start each next candidate's process while the current one is judged (it must be idle before any timing): on, off, or auto (on with 4 or more CPU cores; on fewer, the early start competes with the judged work).")
     # --- caching -------------------------------------------------------------------------
     cache_dir: str = _f("", "Where builds are cached (and the reference's private folders live while an evaluation runs); '' = ~/.cache/cudal1.")

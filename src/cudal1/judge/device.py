@@ -40,3 +40,25 @@ def device_name(device: str) -> str:
     except OSError:
         pass
     return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def free_cores(samples: int = 5, gap_s: float = 0.02) -> int:
+    """CPU cores not busy with other work right now: all cores less the processes the kernel
+    reports running (``procs_running`` in /proc/stat, fewest over a few samples, not counting
+    this one). A judge that spreads its threads over cores another process keeps busy waits at
+    every parallel barrier for a descheduled thread (milliseconds); on fewer threads it does not."""
+    import os
+    import time
+
+    cores = os.cpu_count() or 1
+    running = []
+    for i in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                running += [int(line.split()[1]) for line in f if line.startswith("procs_running")]
+        except (OSError, ValueError, IndexError):
+            return cores
+        if i + 1 < samples:
+            time.sleep(gap_s)
+    busy = max(0, min(running) - 1) if running else 0
+    return max(1, cores - busy)

@@ -24,12 +24,13 @@ from ..tasks.contract import Task
 from . import sandbox
 from .build import NEEDS_BUILD_RE, BuildResult, build_candidate, build_key, concise_build_error
 from .config import JudgeConfig
-from .device import device_name, resolve_device
-from .pace import measure_pace
+from .device import device_name, free_cores, resolve_device
+from .pace import best_pace, measure_pace
 from .process import WorkerProcess, WorkerSpec
 from .protocol import ERROR_VERDICTS, Setup
 from .reference import cache_root
-from .session import INCORRECT_IDS, Evidence, Measurement, Stop
+from .stats import contains_one
+from .session import INCORRECT_IDS, Evidence, Measurement, Stop, Timing
 from .verdict import Finding, KernelShare, Verdict
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,10 @@ class Judge:
         self.config = config or JudgeConfig()
         self.device = resolve_device(device)
         self.sandbox_level = sandbox.resolve_level(self.config.sandbox)
-        self.threads = self.config.threads or (os.cpu_count() or 1)
+        # On the CPU both processes get the cores that are free when the judge starts (all of
+        # them on an idle machine); `threads` in the config fixes the number instead.
+        cpu = not self.device.startswith("cuda")
+        self.threads = self.config.threads or (free_cores() if cpu else (os.cpu_count() or 1))
         self.device_name = device_name(self.device) if self.device.startswith("cuda") else device_name("cpu").split(" (")[0] + f" ({self.threads} threads)"
         self.torch_version = torch.__version__
         # evaluate_many: the job after the current one, and its process once started early.
@@ -164,7 +168,9 @@ class Judge:
             run.add(fid, "reject", prebuilt.error.splitlines()[0][:300] if prebuilt.error else "build failed")
             run.details["error"] = prebuilt.error
             return self._verdict(verdict, run, t_start)
-        run.details["pace_ms"] = round(measure_pace(self.device, self.threads), 4)
+        pace = measure_pace(self.device, self.threads)
+        run.details["pace_ms"] = round(pace, 4)
+        run.details["pace_best_ms"] = round(best_pace(cache_root(self.config) / "pace.json", f"{self.device_name}|{self.device}", pace), 4)
         try:
             timing = self._measure(task, source, run, self.device)
         except Stop as stop:
@@ -173,19 +179,24 @@ class Judge:
             if stop.error:
                 run.details["error"] = stop.error
             return self._verdict(stop.verdict, run, t_start)
-        ref_ms, cand_ms = timing.ref_ms, timing.cand_ms
-        speedup = ref_ms / cand_ms if cand_ms > 0 else None
+        speedup = timing.ref_ms / timing.cand_ms if timing.cand_ms > 0 else None
         rejects = [f for f in run.findings if f.severity == "reject"]
         if not rejects and speedup and self._suspicious(task, speedup):
-            ref_ms, cand_ms, speedup = self._remeasure(task, source, run, ref_ms, cand_ms, speedup)
+            timing = self._remeasure(task, source, run, timing)
+            speedup = timing.ref_ms / timing.cand_ms
             rejects = [f for f in run.findings if f.severity == "reject"]
+        ref_ms, cand_ms = timing.ref_ms, timing.cand_ms
         run.details.update(ref_ms=ref_ms, candidate_ms=cand_ms)
+        run.timing = timing
         if rejects and all(f.id in INCORRECT_IDS for f in rejects):
             return self._verdict("incorrect", run, t_start, ref_ms=ref_ms, cand_ms=cand_ms)
         if rejects:
             return self._verdict("rejected", run, t_start, correct=True, ref_ms=ref_ms, cand_ms=cand_ms)
         if not run.strict_ok:
             run.add("strict-tolerance-fails", "warn", f"outputs match within {self.config.atol:g} but not within {self.config.strict_tol:g}")
+        if contains_one(timing.ci):
+            run.add("speedup-not-significant", "warn", f"the speedup's 95% interval {timing.ci[0]:.2f}x-{timing.ci[1]:.2f}x "
+                                                       "contains 1.0: not measurably faster or slower than the reference")
         lower_ids = ("lower-precision", "lower-precision-flags", "tf32-enabled")
         if any(f.id in lower_ids for f in run.findings):
             # Lower precision is allowed but never silent: each such warning carries the 1e-4 result,
@@ -206,23 +217,24 @@ class Judge:
         threshold = c.remeasure_threshold_l1 if task.level == 1 else c.remeasure_threshold
         return speedup > threshold or (c.best_speedup is not None and speedup > c.remeasure_best_factor * c.best_speedup)
 
-    def _remeasure(self, task, source, run, ref_ms, cand_ms, speedup):
-        """Fresh processes, fresh seeds, another GPU when there is one."""
+    def _remeasure(self, task, source, run, first: Timing) -> Timing:
+        """Fresh processes, fresh seeds, another GPU when there is one; the lower speedup stands."""
         device = self.device
         if device.startswith("cuda") and torch.cuda.device_count() > 1:
             index = int(device.split(":")[1]) if ":" in device else 0
             device = f"cuda:{(index + 1) % torch.cuda.device_count()}"
+        speedup = first.ref_ms / first.cand_ms
         try:
             again = self._measure(task, source, run, device)
         except Stop as stop:
             if stop.finding:
                 run.add(stop.finding.id, stop.finding.severity, "on re-measurement: " + stop.finding.message)
-            return ref_ms, cand_ms, speedup
+            return first
         s2 = again.ref_ms / again.cand_ms
         run.details["remeasured"] = {"device": device, "speedup": s2, "ref_ms": again.ref_ms, "candidate_ms": again.cand_ms}
         if abs(s2 - speedup) / max(s2, speedup) > self.config.remeasure_tolerance:
             run.add("remeasure-disagrees", "warn", f"speedup {speedup:.2f}x re-measured as {s2:.2f}x in fresh processes; the lower stands")
-        return (again.ref_ms, again.cand_ms, s2) if s2 < speedup else (ref_ms, cand_ms, speedup)
+        return again if s2 < speedup else first
 
     # --- stages 2-5 -----------------------------------------------------------------------------------
     def _measure(self, task: Task, source: str, run: Evidence, device: str):
@@ -261,6 +273,8 @@ class Judge:
             run.add("ghost-kernel", "warn", f"declares kernel(s) {', '.join(sorted(declared))} but none ran; the work was done by other kernels")
 
     def _verdict(self, verdict: str, run: Evidence, t_start: float, correct: bool = False, ref_ms=None, cand_ms=None, speedup=None) -> Verdict:
+        t = run.timing
+        accepted = verdict == "accepted" and speedup is not None and t is not None
         return Verdict(
             verdict=verdict, correct=correct if verdict in ("accepted", "rejected") else False,
             speedup=round(speedup, 4) if (speedup is not None and verdict == "accepted") else None,
@@ -268,6 +282,9 @@ class Judge:
             findings=tuple(run.findings), device=self.device_name, torch=self.torch_version,
             kernels=tuple(KernelShare(k["name"], round(k["share"], 4), k.get("calls", 0)) for k in run.kernels),
             build_s=run.build_s, eval_s=round(time.monotonic() - t_start, 3), details=run.details,
+            speedup_ci=(round(t.ci[0], 4), round(t.ci[1], 4)) if accepted and t.ci else None,
+            ref_cv=_r(t.ref_cv) if t else None, candidate_cv=_r(t.cand_cv) if t else None,
+            floor_ms=_r(t.floor_ms) if t else None,
         )
 
     # --- many candidates ---------------------------------------------------------------------------------

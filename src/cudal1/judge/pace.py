@@ -1,12 +1,18 @@
 """The machine's pace: how long a fixed workload takes on the judge's device right now.
 
-Recorded with every verdict (``details.pace_ms``), so that verdicts taken while the machine was
-loaded or clocked differently can be told apart. (The reference itself is timed live in every
-evaluation, interleaved with the candidate.) The workload mixes a compute-bound matmul and a
-memory-bound elementwise pass, like the tasks.
+Recorded with every verdict (``details.pace_ms``) beside the fastest pace this machine has shown
+(``details.pace_best_ms``, kept in the judge's cache folder). A CPU pace well above the best
+means the machine is busy: the judge then takes extra rounds and warns that the figure is
+unreliable. (The reference itself is timed live in every evaluation, interleaved with the
+candidate.) The workload mixes a compute-bound matmul and a memory-bound elementwise pass, like
+the tasks.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import torch
 
@@ -45,9 +51,32 @@ def measure_pace(device: str, threads: int, repeats: int = 9) -> float:
     return min(times)  # steady under passing noise; sustained load (every repeat slower) still shows
 
 
-def pace_agrees(cached_ms: float | None, now_ms: float, tolerance: float) -> bool:
-    """Whether the pace now is within ``tolerance`` (relative) of the cached one; an entry
-    without a recorded pace never agrees."""
-    if not cached_ms or cached_ms <= 0:
-        return False
-    return abs(now_ms / cached_ms - 1.0) <= tolerance
+# A pace this much slower than the machine's best means other work is competing for it.
+LOADED_FACTOR = 1.3
+
+
+def best_pace(path: Path, key: str, now_ms: float) -> float:
+    """The fastest pace recorded under ``key`` in ``path`` (a small JSON file), updated with
+    ``now_ms``. A file that cannot be read or written costs only the comparison."""
+    try:
+        table = json.loads(path.read_text()) if path.exists() else {}
+        if not isinstance(table, dict):
+            table = {}
+    except (OSError, ValueError):
+        table = {}
+    best = min(float(table.get(key, now_ms)), now_ms)
+    if best != table.get(key):
+        table[key] = best
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(table, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return best
+
+
+def pace_loaded(now_ms: float | None, best_ms: float | None) -> bool:
+    """Whether the machine is running well below its best pace right now."""
+    return bool(now_ms and best_ms and now_ms > LOADED_FACTOR * best_ms)

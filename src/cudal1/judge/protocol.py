@@ -143,8 +143,15 @@ class TrialsDone:
 
 
 @dataclass(frozen=True)
+class WarmedUp:
+    floor_ms: float  # the time this process's timing reports for an empty forward (median)
+    findings: tuple[WireFinding, ...] = ()
+
+
+@dataclass(frozen=True)
 class RoundDone:
     times_ms: tuple[float, ...]
+    late_calls: int = 0  # calls whose work on other streams outlasted the current stream's
     findings: tuple[WireFinding, ...] = ()
 
 
@@ -160,8 +167,8 @@ class Profiled:
 
 
 REQUESTS = {c.__name__: c for c in (Setup, Trials, Warmup, TimeRound, Profile, Audit, Ping, Exit)}
-REPLIES = {c.__name__: c for c in (Failure, Pong, SetupDone, TrialsDone, RoundDone, Done, Profiled)}
-REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: Done, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong}
+REPLIES = {c.__name__: c for c in (Failure, Pong, SetupDone, TrialsDone, WarmedUp, RoundDone, Done, Profiled)}
+REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: WarmedUp, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong}
 
 # error kind -> (verdict, finding id). A candidate process's failure maps here; the reference's
 # failures are the judge's own errors (they raise).
@@ -292,5 +299,5 @@ def call_file(out_dir: str, name: str, k: int) -> str:
 __all__ = [
     "ERROR_VERDICTS", "REPLIES", "REPLY_TO", "REQUESTS", "ProtocolError", "call_file", "decode", "encode",
     "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled",
-    "RoundDone", "Setup", "SetupDone", "TimeRound", "Trials", "TrialSpec", "TrialsDone", "Warmup", "WireFinding",
+    "RoundDone", "Setup", "SetupDone", "TimeRound", "Trials", "TrialSpec", "TrialsDone", "WarmedUp", "Warmup", "WireFinding",
 ]

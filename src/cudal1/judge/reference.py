@@ -52,3 +52,9 @@ class Seeds:
         rounds = tuple(TimedRound(f"r{i}", tuple(_r() for _ in range(per_round)), tuple(_r() for _ in range(per_round)))
                        for i in range(config.rounds))
         return cls(init_seed=_r(), trials=tuple(trials), rounds=rounds, warmup_seed=_r())
+
+    def extra_rounds(self, start: int, count: int) -> list[TimedRound]:
+        """``count`` more rounds like the first, with fresh seeds (named on from ``start``)."""
+        per_round = len(self.rounds[0].seeds)
+        return [TimedRound(f"r{start + i}", tuple(_r() for _ in range(per_round)), tuple(_r() for _ in range(per_round)))
+                for i in range(count)]

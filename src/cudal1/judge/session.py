@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 
 from ..tasks.contract import Task
 from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_values
+from .pace import pace_loaded
 from .protocol import (ERROR_VERDICTS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool
 from .reference import Seeds, cache_root
+from .stats import cv, speedup_interval, widen
 from .transfer import CallRecord, read_call
 from .verdict import Finding
 
@@ -33,16 +35,19 @@ INCORRECT_IDS = {"output-mismatch", "output-shape-mismatch", "output-dtype-misma
 STOP_IDS = INCORRECT_IDS | {"output-not-tensor", "unwritten-output", "output-aliases-input"}
 SANDBOX_MARKERS = ("Network is unreachable", "Read-only file system", "Permission denied", "Operation not permitted",
                    "Temporary failure in name resolution", "Name or service not known")
-# The parent's clock against the reported times: a candidate's harness overhead per round (its
-# round's wall time minus the times it reported) may exceed the reference's by this factor plus
-# the per-call and per-round slack before the gap counts as work done outside the timed region.
 # A timed call is compared with the reference's float32 output only: its strict check allows the
 # candidate's own allowance (REF_ERROR_FACTOR), the reference's error, and 2x for inputs whose
 # rounding is worse than the trials' (measured over 400 inputs of the matrix-chain legit: none).
 TIMED_STRICT_SLACK = 2 * (REF_ERROR_FACTOR + 1)
+# The parent's clock against the reported times: a candidate's harness overhead per round (its
+# round's wall time minus the times it reported) may exceed the reference's by this factor plus
+# the per-call and per-round slack before the gap counts as work done outside the timed region.
 OVERHEAD_FACTOR = 0.5
 OVERHEAD_SLACK_PER_CALL_MS = {"cpu": 1.0, "cuda": 0.3}
 OVERHEAD_SLACK_MS = 40.0
+# On the CPU, an interval wider than this share of its middle gets extra rounds (and, if it stays
+# that wide, a timing-unreliable warning).
+WIDE_INTERVAL = 0.2
 
 
 class Stop(Exception):
@@ -63,6 +68,7 @@ class Evidence:
     strict_ok: bool = True
     kernels: list = field(default_factory=list)
     build_s: float | None = None
+    timing: "Timing | None" = None  # the measurement that stands (set by the verdict stage)
 
     def add(self, id_: str, severity: str, message: str):
         if not any(f.id == id_ and f.message == message for f in self.findings):
@@ -78,6 +84,10 @@ class Evidence:
 class Timing:
     ref_ms: float
     cand_ms: float
+    ci: tuple[float, float] | None = None
+    ref_cv: float | None = None
+    cand_cv: float | None = None
+    floor_ms: float | None = None
 
 
 def failure_stop(reply: Failure, stage: str) -> Stop:
@@ -283,67 +293,116 @@ class Measurement:
             raise Stop("incorrect" if all(f.id in INCORRECT_IDS for f in rejects) else "rejected")
 
     def time(self) -> Timing:
+        """Timed rounds, the reference and the candidate back to back in each (the order
+        alternating between rounds), every call's outputs compared. A CPU machine found loaded,
+        or an interval still wide, gets extra rounds; what stays unreliable is said."""
         c, run, s = self.config, self.run, self.seeds
         self.ask(Warmup(s.warmup_seed, c.warmup), self.left())
-        self.ask_reference(Warmup(s.warmup_seed, c.warmup), c.run_timeout_s * 2)
+        warm, _ = self.ask_reference(Warmup(s.warmup_seed, c.warmup), c.run_timeout_s * 2)
         self.stage("warmup")
-        kind = "cuda" if self.device.startswith("cuda") else "cpu"
-        ref_times, cand_times, overhead = [], [], {"reference_ms": [], "candidate_ms": [], "calls": 0}
-        bad_calls, behaviour, problems = 0, 0, []
-        for rnd in s.rounds:
-            self.judge.check_reference_process(self.ref, run)
-            rr, r_wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False), c.run_timeout_s * 2)
-            expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
-            self.stage("timing")
-            cr, c_wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs), self.left())
-            self.stage("timing")
-            if len(cr.times_ms) != len(rnd.seeds) or not all(t > 0 for t in cr.times_ms):
-                raise Stop("rejected", Finding("reply-malformed", "reject", f"round {rnd.name}: {len(cr.times_ms)} times for "
-                                               f"{len(rnd.seeds)} calls, or a time that is not positive"))
-            ref_times.append(list(rr.times_ms))
-            cand_times.append(list(cr.times_ms))
-            overhead["reference_ms"].append(round(r_wall * 1e3 - sum(rr.times_ms), 3))
-            overhead["candidate_ms"].append(round(c_wall * 1e3 - sum(cr.times_ms), 3))
-            overhead["calls"] += len(rnd.seeds)
-            if sum(cr.times_ms) > c_wall * 1e3 * 1.02 + 1.0:
-                run.add("timer-tampered", "reject", f"round {rnd.name}: the calls were reported to take {sum(cr.times_ms):.2f} ms "
-                                                    f"but the whole round took {c_wall * 1e3:.2f} ms by the judge's clock")
-            prev = None
-            for k, exp in enumerate(expected):
-                got = self.read(self.work, rnd.name, k, "candidate")
-                cmp = compare_calls(exp, got, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device,
-                                    strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
-                if not cmp.ok:
-                    bad_calls += 1
-                    problems += cmp.problems[:1]
-                elif not cmp.strict_ok and self.trials_strict:
-                    behaviour += 1
-                if fingerprints_differ(exp.inputs_fp, got.inputs_fp):
-                    run.add("input-mutated", "reject", f"timed call {k} of round {rnd.name}: the inputs changed during the call")
-                if prev is not None and got.previous is not None and not same_values(prev, got.previous):
-                    run.add("output-storage-reused", "reject", f"round {rnd.name}: call {k - 1}'s output changed during call {k} "
-                                                               "(the same memory was returned again or written later)")
-                prev = got.leaves
-            self.ask(Audit(full=False), self.left())
-            self.stage("compare_timed")
-        if bad_calls:
-            ids = {fid for fid, _ in problems}
-            for fid in ids & {"output-aliases-input", "output-not-tensor"}:
-                run.add(fid, "reject", next(m for f, m in problems if f == fid))
-            run.add("timed-output-mismatch", "reject", f"{bad_calls} of {overhead['calls']} timed calls returned wrong outputs; "
-                                                       f"first: {problems[0][1]}")
-        if behaviour:
-            run.add("timed-behaviour-differs", "reject", f"{behaviour} timed call(s) miss the {c.strict_tol:g} tolerance that every "
-                                                         "correctness trial met: the program computes differently when timed")
-        self.check_overhead(overhead, kind)
-        flat_r = [t for r in ref_times for t in r]
-        flat_c = [t for r in cand_times for t in r]
+        self.floor_ms = warm.floor_ms  # the trusted process's floor; the candidate's own is not used
+        self.kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        self.ref_times, self.cand_times, self.late_calls = [], [], 0
+        self.overhead = {"reference_ms": [], "candidate_ms": [], "calls": 0}
+        self.bad_calls, self.behaviour, self.problems = 0, 0, []
+        t0 = time.monotonic()
+        for i, rnd in enumerate(s.rounds):
+            self.time_round(rnd, candidate_first=i % 2 == 1)
+        loaded = self.kind == "cpu" and pace_loaded(run.details.get("pace_ms"), run.details.get("pace_best_ms"))
+        ci = speedup_interval(self.ref_times, self.cand_times)
+        if self.kind == "cpu" and (loaded or _too_wide(ci)):
+            # As many rounds again, each only while the time limit leaves room for two more.
+            per_round = (time.monotonic() - t0) / len(s.rounds)
+            extra = 0
+            for rnd in s.extra_rounds(len(s.rounds), c.rounds):
+                if self.left() < 2 * per_round + 5.0:
+                    break
+                self.time_round(rnd, candidate_first=len(self.ref_times) % 2 == 1)
+                extra += 1
+            run.details["extra_rounds"] = extra
+            ci = speedup_interval(self.ref_times, self.cand_times)
+        self.report_calls()
+        self.check_overhead(self.overhead, self.kind)
+        flat_r = [t for r in self.ref_times for t in r]
+        flat_c = [t for r in self.cand_times for t in r]
+        raw_ci, ci = ci, widen(ci, self.kind)
+        timing = Timing(statistics.median(flat_r), statistics.median(flat_c), ci, cv(flat_r), cv(flat_c), self.floor_ms)
+        if loaded or (self.kind == "cpu" and _too_wide(raw_ci)):
+            why = (f"the machine was busy (its pace {run.details['pace_ms']:.2f} ms against {run.details['pace_best_ms']:.2f} ms "
+                   "when idle)" if loaded else "the call times vary too much")
+            run.add("timing-unreliable", "warn", f"{why}: {len(self.ref_times)} rounds give the speedup an interval of "
+                    f"{_ci_text(ci)}; re-run on an idle machine for a figure to rely on")
         run.details.update(
             ref_times_ms=flat_r, candidate_times_ms=flat_c, candidate_spread=_spread(flat_c), ref_spread=_spread(flat_r),
-            round_medians={"reference": [statistics.median(r) for r in ref_times], "candidate": [statistics.median(r) for r in cand_times]},
-            strict_tol_ok=run.strict_ok, device_used=self.device,
+            round_medians={"reference": [statistics.median(r) for r in self.ref_times],
+                           "candidate": [statistics.median(r) for r in self.cand_times]},
+            strict_tol_ok=run.strict_ok, device_used=self.device, floor_ms=self.floor_ms, late_calls=self.late_calls,
         )
-        return Timing(statistics.median(flat_r), statistics.median(flat_c))
+        return timing
+
+    def time_round(self, rnd, candidate_first: bool):
+        """One round: both sides time the same inputs; then every candidate call is compared."""
+        c, run = self.config, self.run
+        sides = [self.reference_round, self.candidate_round]
+        got = {}
+        for side in (sides[::-1] if candidate_first else sides):
+            got.update(side(rnd))
+        rr, r_wall, cr, c_wall = got["ref"], got["ref_wall"], got["cand"], got["cand_wall"]
+        if len(cr.times_ms) != len(rnd.seeds) or not all(t > 0 for t in cr.times_ms):
+            raise Stop("rejected", Finding("reply-malformed", "reject", f"round {rnd.name}: {len(cr.times_ms)} times for "
+                                           f"{len(rnd.seeds)} calls, or a time that is not positive"))
+        self.ref_times.append(list(rr.times_ms))
+        self.cand_times.append(list(cr.times_ms))
+        self.late_calls += cr.late_calls
+        self.overhead["reference_ms"].append(round(r_wall * 1e3 - sum(rr.times_ms), 3))
+        self.overhead["candidate_ms"].append(round(c_wall * 1e3 - sum(cr.times_ms), 3))
+        self.overhead["calls"] += len(rnd.seeds)
+        if sum(cr.times_ms) > c_wall * 1e3 * 1.02 + 1.0:
+            run.add("timer-tampered", "reject", f"round {rnd.name}: the calls were reported to take {sum(cr.times_ms):.2f} ms "
+                                                f"but the whole round took {c_wall * 1e3:.2f} ms by the judge's clock")
+        prev = None
+        for k, exp in enumerate(got["expected"]):
+            out = self.read(self.work, rnd.name, k, "candidate")
+            cmp = compare_calls(exp, out, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device,
+                                strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
+            if not cmp.ok:
+                self.bad_calls += 1
+                self.problems += cmp.problems[:1]
+            elif not cmp.strict_ok and self.trials_strict:
+                self.behaviour += 1
+            if fingerprints_differ(exp.inputs_fp, out.inputs_fp):
+                run.add("input-mutated", "reject", f"timed call {k} of round {rnd.name}: the inputs changed during the call")
+            if prev is not None and out.previous is not None and not same_values(prev, out.previous):
+                run.add("output-storage-reused", "reject", f"round {rnd.name}: call {k - 1}'s output changed during call {k} "
+                                                           "(the same memory was returned again or written later)")
+            prev = out.leaves
+        self.ask(Audit(full=False), self.left())
+        self.stage("compare_timed")
+
+    def reference_round(self, rnd) -> dict:
+        self.judge.check_reference_process(self.ref, self.run)
+        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False), self.config.run_timeout_s * 2)
+        expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
+        self.stage("timing")
+        return {"ref": rr, "ref_wall": wall, "expected": expected}
+
+    def candidate_round(self, rnd) -> dict:
+        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs), self.left())
+        self.stage("timing")
+        return {"cand": cr, "cand_wall": wall}
+
+    def report_calls(self):
+        run = self.run
+        if self.bad_calls:
+            ids = {fid for fid, _ in self.problems}
+            for fid in ids & {"output-aliases-input", "output-not-tensor"}:
+                run.add(fid, "reject", next(m for f, m in self.problems if f == fid))
+            run.add("timed-output-mismatch", "reject", f"{self.bad_calls} of {self.overhead['calls']} timed calls returned wrong "
+                                                       f"outputs; first: {self.problems[0][1]}")
+        if self.behaviour:
+            run.add("timed-behaviour-differs", "reject", f"{self.behaviour} timed call(s) miss the {self.config.strict_tol:g} "
+                                                         "tolerance that every correctness trial met: the program computes "
+                                                         "differently when timed")
 
     def check_overhead(self, overhead: dict, kind: str):
         allowed, message = untimed_work(overhead, kind)
@@ -374,6 +433,15 @@ def untimed_work(overhead: dict, kind: str) -> tuple[float, str | None]:
         return allowed, None
     return allowed, (f"outside the timed calls every round of the candidate took at least {min(cand):.1f} ms of the judge's "
                      f"clock, the reference's at most {max(ref):.1f} ms (allowed {allowed:.1f} ms): work ran where it is not timed")
+
+
+def _too_wide(ci: tuple[float, float] | None) -> bool:
+    """An interval wider than WIDE_INTERVAL of its own middle (or none at all)."""
+    return ci is None or (ci[1] - ci[0]) > WIDE_INTERVAL * (ci[0] + ci[1]) / 2
+
+
+def _ci_text(ci) -> str:
+    return f"{ci[0]:.2f}x-{ci[1]:.2f}x" if ci else "none"
 
 
 def _spread(xs: list[float]) -> dict:

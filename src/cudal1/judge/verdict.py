@@ -14,7 +14,7 @@ VERDICTS = ("accepted", "incorrect", "rejected", "build_error", "runtime_error",
 SEVERITIES = ("reject", "warn")
 VERDICT_FIELDS = (
     "verdict", "correct", "speedup", "ref_ms", "candidate_ms", "max_abs_error", "findings",
-    "device", "torch", "kernels", "build_s", "eval_s",
+    "device", "torch", "kernels", "build_s", "eval_s", "speedup_ci", "ref_cv", "candidate_cv", "floor_ms",
 )
 
 
@@ -64,6 +64,13 @@ class Verdict:
     kernels: tuple[KernelShare, ...] = ()
     build_s: float | None = None
     eval_s: float | None = None
+    # 95% interval of the speedup from the timed rounds (see judge/stats.py), the coefficient of
+    # variation of each side's call times, and the judge's own floor: the time it reports for an
+    # empty forward, below which differences between times mean nothing.
+    speedup_ci: tuple[float, float] | None = None
+    ref_cv: float | None = None
+    candidate_cv: float | None = None
+    floor_ms: float | None = None
     # Not part of the --json contract; kept by the store and shown by the CLI.
     details: dict = field(default_factory=dict, compare=False)
 
@@ -76,6 +83,18 @@ class Verdict:
     @property
     def accepted(self) -> bool:
         return self.verdict == "accepted"
+
+    @property
+    def significant(self) -> bool:
+        """Faster than the reference beyond the noise: the whole interval lies above 1.0."""
+        return self.accepted and self.speedup_ci is not None and self.speedup_ci[0] > 1.0
+
+    def speedup_text(self) -> str:
+        """``2.31x [2.20-2.45]``: the speedup with its interval, or '' when there is none."""
+        if self.speedup is None:
+            return ""
+        ci = f" [{self.speedup_ci[0]:.2f}-{self.speedup_ci[1]:.2f}]" if self.speedup_ci else ""
+        return f"{self.speedup:.2f}x{ci}"
 
     def finding_ids(self) -> list[str]:
         return [f.id for f in self.findings]
@@ -95,6 +114,10 @@ class Verdict:
             "kernels": [k.to_json() for k in self.kernels],
             "build_s": self.build_s,
             "eval_s": self.eval_s,
+            "speedup_ci": list(self.speedup_ci) if self.speedup_ci else None,
+            "ref_cv": self.ref_cv,
+            "candidate_cv": self.candidate_cv,
+            "floor_ms": self.floor_ms,
         }
 
     def to_record(self) -> dict:
@@ -116,6 +139,10 @@ class Verdict:
             kernels=tuple(KernelShare(**k) for k in d.get("kernels", [])),
             build_s=d.get("build_s"),
             eval_s=d.get("eval_s"),
+            speedup_ci=tuple(d["speedup_ci"]) if d.get("speedup_ci") else None,
+            ref_cv=d.get("ref_cv"),
+            candidate_cv=d.get("candidate_cv"),
+            floor_ms=d.get("floor_ms"),
             details=d.get("details", {}) or {},
         )
 

@@ -75,7 +75,9 @@ def make_plots(result: BenchResult) -> tuple[list[Plot], list[str]]:
     ax.set_ylabel("tasks")
     ax.legend(frameon=False, fontsize=8)
     ax.set_title("Speedup distribution (accepted)", fontsize=10)
-    plots.append(Plot("distribution", f"{len(speedups)} accepted candidates; dashed: eager.", _png(fig)))
+    significant = sum(1 for r in accepted if r.significant("eager"))
+    plots.append(Plot("distribution", f"{len(speedups)} accepted candidates, {significant} significantly faster than "
+                      "eager (95% interval above 1.0); dashed: eager.", _png(fig)))
 
     # 2. per-level box plots
     levels = sorted({r.level for r in accepted})
@@ -93,8 +95,8 @@ def make_plots(result: BenchResult) -> tuple[list[Plot], list[str]]:
     plots.append(Plot("levels", "Box: quartiles and median; dots: tasks.", _png(fig)))
 
     # 3. candidate vs torch.compile
-    pairs = [(float(r.baselines["compile"].speedup), float(r.verdict.speedup), r.level) for r in accepted
-             if "compile" in r.baselines and r.baselines["compile"].accepted]
+    compiled = [r for r in accepted if "compile" in r.baselines and r.baselines["compile"].accepted]
+    pairs = [(float(r.baselines["compile"].speedup), float(r.verdict.speedup), r.level) for r in compiled]
     if pairs:
         fig, ax = plt.subplots(figsize=(5.2, 3.8))
         xs, ys, lv = zip(*pairs)
@@ -113,8 +115,9 @@ def make_plots(result: BenchResult) -> tuple[list[Plot], list[str]]:
         ax.set_ylabel("candidate speedup over eager (log)")
         ax.legend(frameon=False, fontsize=8)
         ax.set_title("Candidate vs torch.compile", fontsize=10)
-        above = sum(1 for x, y, _ in pairs if y > x)
-        plots.append(Plot("vs-compile", f"Above the diagonal: candidate beats torch.compile ({above} of {len(pairs)}).", _png(fig)))
+        wins = sum(1 for r in compiled if r.significant("compile"))
+        plots.append(Plot("vs-compile", "Above the diagonal: candidate faster than torch.compile. Significantly faster "
+                          f"(95% interval of the ratio above 1.0): {wins} of {len(pairs)}.", _png(fig)))
     else:
         notes.append("No torch.compile baseline in this run (bench with --baselines eager,compile for the scatter plot).")
     return plots, notes
@@ -130,6 +133,23 @@ def _pct(v) -> str:
 
 def _ms(v) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def _speedup_cell(x: float | None, ci: tuple[float, float] | None) -> dict:
+    """A speedup with its 95% interval (``-`` without one); muted when the interval contains 1.0."""
+    if x is None:
+        return {"text": "-", "ci": "", "cls": "", "title": ""}
+    if ci is None:
+        return {"text": _x(x), "ci": "-", "cls": "", "title": "no interval (verdict stored before the judge gave one)"}
+    ns = ci[0] <= 1.0 <= ci[1]
+    return {"text": _x(x), "ci": f"[{ci[0]:.2f}-{ci[1]:.2f}]", "cls": "ns" if ns else "",
+            "title": "95% interval contains 1.0: not significant" if ns else "95% interval"}
+
+
+def _baseline_cell(v) -> dict:
+    if not v.accepted:
+        return {"text": v.verdict, "ci": "", "cls": "", "title": ""}
+    return _speedup_cell(v.speedup, tuple(v.speedup_ci) if v.speedup_ci else None)
 
 
 def _group_findings(findings) -> list[dict]:
@@ -166,9 +186,9 @@ def render_html(result: BenchResult, roofline: dict | None = None, extra_plots: 
     for r in result.results:
         task_rows.append({
             "task_id": r.task_id, "status": r.status,
-            "ratios": {a: r.ratio(a) for a in against},
-            "baseline_cells": {b: (_x(r.baselines[b].speedup) if r.baselines[b].accepted else r.baselines[b].verdict)
-                               if b in r.baselines else "-" for b in result.baselines},
+            "ratios": {a: _speedup_cell(r.ratio(a), r.ratio_interval(a)) for a in against},
+            "baseline_cells": {b: _baseline_cell(r.baselines[b]) if b in r.baselines else _speedup_cell(None, None)
+                               for b in result.baselines},
             "ref_ms": r.verdict.ref_ms if r.verdict else None,
             "cand_ms": r.verdict.candidate_ms if r.verdict else None,
             "findings": _group_findings(r.verdict.findings) if r.verdict else [],

@@ -28,7 +28,7 @@ class SearchOptions:
     exemplars: int = field(default=2, metadata={"help": "Earlier implementations shown in a contrastive prompt (N)"})
     exemplar_selection: str = field(default="bucket", metadata={"help": "bucket, random, topk or island"})
     tau: float = field(default=1.0, metadata={"help": "Bucket-sampling temperature"})
-    wall_time_s: float | None = field(default=None, metadata={"help": "Stop after this many seconds"})
+    wall_time_s: float | None = field(default=None, metadata={"help": "Stop after this many seconds (rules: checked before each batch and after each verdict; LLM: before each round)"})
     out_dir: str = field(default="cudal1-out", metadata={"help": "Where the best candidate and the report are written"})
     db: str | None = field(default=None, metadata={"help": "SQLite store path (default ~/.cache/cudal1/cudal1.db)"})
     allow_lower_precision: bool = field(default=False, metadata={"help": "Allow TF32/fp16/bf16 candidates (reported separately)"})

@@ -229,13 +229,14 @@ class Store:
             cur = db.execute(
                 "INSERT INTO verdicts (candidate_id, run_id, task_id, task_hash, size, candidate_hash, device_name,"
                 " config_key, verdict, correct, speedup, ref_ms, candidate_ms, max_abs_error, findings, device,"
-                " torch, kernels, build_s, eval_s, details, created)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " torch, kernels, build_s, eval_s, details, created, speedup_low, speedup_high, ref_cv, candidate_cv,"
+                " floor_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (candidate_id, run_id, task_id, task_hash, size, cand["source_hash"], dev, key,
                  verdict.verdict, int(verdict.correct), verdict.speedup, verdict.ref_ms, verdict.candidate_ms,
                  verdict.max_abs_error, json.dumps([f.to_json() for f in verdict.findings]), verdict.device,
                  verdict.torch, json.dumps([k.to_json() for k in verdict.kernels]), verdict.build_s,
-                 verdict.eval_s, json.dumps(d, default=str), time.time()),
+                 verdict.eval_s, json.dumps(d, default=str), time.time(), *(verdict.speedup_ci or (None, None)),
+                 verdict.ref_cv, verdict.candidate_cv, verdict.floor_ms),
             )
             verdict_id = int(cur.lastrowid)
             if run_id is not None:
@@ -473,6 +474,8 @@ def _verdict_from_row(r: sqlite3.Row) -> Verdict:
         device=r["device"], torch=r["torch"],
         kernels=tuple(KernelShare(**k) for k in json.loads(r["kernels"] or "[]")),
         build_s=r["build_s"], eval_s=r["eval_s"], details=json.loads(r["details"] or "{}"),
+        speedup_ci=(r["speedup_low"], r["speedup_high"]) if r["speedup_low"] is not None else None,
+        ref_cv=r["ref_cv"], candidate_cv=r["candidate_cv"], floor_ms=r["floor_ms"],
     )
 
 

@@ -129,7 +129,14 @@ def _v1_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+def _v2_timing_statistics(db: sqlite3.Connection) -> None:
+    """The speedup's 95% interval, each side's coefficient of variation and the judge's floor
+    (NULL for verdicts judged before they existed)."""
+    for column in ("speedup_low", "speedup_high", "ref_cv", "candidate_cv", "floor_ms"):
+        db.execute(f"ALTER TABLE verdicts ADD COLUMN {column} REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_timing_statistics]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
