@@ -86,11 +86,12 @@ def test_chart(tmp_path):
 
 
 def test_bench_column_and_report(tmp_path):
-    """The "% of roofline" cells and chart for a bench run, and the report's column."""
+    """The "% of roofline" fractions and chart for a bench run, and the report's column."""
     from cudal1.analysis.roofline import bench_roofline, bench_roofline_chart, save_peaks
     from cudal1.bench.runner import BenchResult
     from cudal1.bench.stats import TaskResult
     from cudal1.judge.verdict import Verdict
+    from cudal1.report.data import roofline_fractions
     from cudal1.report.html import render_html
     from cudal1.report.tables import task_table
 
@@ -101,14 +102,14 @@ def test_bench_column_and_report(tmp_path):
     v = Verdict("accepted", True, 1.5, 3 * t, 2 * t, 0.0, (), "Test GPU", "2.x")
     result = BenchResult(run_id=1, device_name="Test GPU", baselines=("eager",),
                          results=[TaskResult(task.id, 1, v, {"eager": v})], tasks={task.id: task})
-    cells = bench_roofline(result, cache)
-    assert cells == {task.id: "50%"}
-    assert bench_roofline(BenchResult(2, "Other GPU", ("eager",), result.results, result.tasks), cache) == {}
+    assert bench_roofline(result, cache) == {task.id: "50%"}
+    fractions = roofline_fractions(result, cache)
+    assert fractions == {task.id: pytest.approx(0.5)}
+    assert roofline_fractions(BenchResult(2, "Other GPU", ("eager",), result.results, result.tasks), cache) is None
     assert bench_roofline_chart(result, tmp_path / "r.png", cache).stat().st_size > 10_000
-    assert "% of roofline" in [c.header for c in task_table(result, roofline=cells).columns]
-    assert "% of roofline" not in [c.header for c in task_table(result).columns]
-    html = render_html(result, roofline=cells)
-    assert "% of roofline" in html and "50%" in html
+    assert "%roof" in [c.header for c in task_table(result, roofline=fractions).columns]
+    html = render_html(result, roofline=fractions)
+    assert "% of roofline" in html and "<td>50%</td>" in html
 
 
 def test_cli_help_renders():

@@ -32,7 +32,7 @@ leftover-threads leftover-processes global-state-changed lower-precision-flags r
 ghost-kernel l2-persistence-set sandbox-denied candidate-exit missing-modelnew signature-mismatch
 build-failed crash timeout input-generation-tampered reference-module-tampered harness-tampered dispatch-override
 untimed-work reply-malformed output-aliases-input output-storage-reused timed-behaviour-differs parameter-specialized
-parameters-not-probed reference-process-tampered""".split()
+parameters-not-probed reference-process-tampered speedup-not-significant timing-unreliable""".split()
 
 
 def header(path: Path) -> dict:

@@ -193,7 +193,7 @@ def test_json_has_intervals_and_significance():
 
 def test_compare_tables_show_intervals_and_significant_counts():
     text = "".join(_text(t) for t in compare_tables([_ci_result(), _ci_result()]))
-    assert "faster / valid" in text and "1 / 4" in _row(text, "│ all")
+    assert "faster /" in text and "valid" in text and "1 / 4" in _row(text, "│ all")
     assert "2.31x  ±5%" in _row(text, "level1/1_A")
 
 
@@ -202,8 +202,25 @@ def test_html_shows_intervals_and_significance():
     assert "2.31x <span class=\"ci\">[2.20-2.45]</span>" in html
     assert 'class="ns" title="95% interval contains 1.0: not significant">1.04x' in html
     assert "3.00x <span class=\"ci\">-</span>" in html  # old verdict: "-" for the interval
-    assert "1 accepted result(s) have no interval" in html
+    assert "1 accepted result has no interval" in html and "it never counts as faster" in html
     assert "95% interval wholly above 1.0" in html  # the definition of faster
     # the vs-compile caption counts only significant wins: A (1.54x, interval above 1.0); D is below
     assert "Significantly faster (95% interval of the ratio above 1.0): 1 of 3." in html
     assert "1 significantly faster than eager" in html
+
+
+def test_html_pluralizes_counts():
+    one = BenchResult(run_id=6, device_name="X", baselines=("eager",),
+                      results=[TaskResult("level1/1_A", 1, _v("accepted", 2.0, ci=(1.9, 2.1)))])
+    html = render_html(one)
+    assert "1 accepted candidate, 1 significantly faster" in html and "1 accepted candidates" not in html
+    assert "4 accepted candidates," in render_html(_ci_result())
+
+
+def test_histogram_counts_tasks_in_whole_numbers():
+    from cudal1.report.html import distribution_figure
+
+    for speedups in ([2.0], [0.8, 1.3, 2.0], [1.1] * 7 + [3.0]):
+        fig = distribution_figure(speedups)
+        ticks = fig.axes[0].get_yticks()
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks

@@ -66,6 +66,7 @@ class BenchEvent:
     task_id: str = ""
     job: str = ""  # "candidate" or "baseline:<kind>"
     verdict: Verdict | None = None
+    missing: tuple[str, ...] = ()  # start: the selected tasks that have no candidate
 
 
 @dataclass
@@ -214,6 +215,28 @@ def select_tasks(tasks: list[Task], level: int | None, pattern: str | None) -> l
     return out
 
 
+def check_coverage(options: BenchOptions, cands: CandidateSet, tasks: list[Task]) -> list[str]:
+    """The selected tasks without a candidate, known before anything is judged. Candidates that
+    cover none of them are a `BenchError` naming the candidates, the tasks and the flags to
+    change: benching only baselines and reporting every task missing a minute later helps no one."""
+    if not options.candidates:  # a baselines-only bench
+        return []
+    missing = [t.id for t in tasks if t.id not in cands.sources]
+    if len(missing) < len(tasks):
+        return missing
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    have = sorted(cands.sources)
+    has = (f"it has candidates for {len(have)} other task(s): " + ", ".join(have[:5])
+           + (" ..." if len(have) > 5 else "")) if have else "it holds no candidate at all"
+    flags = ([f"--level {options.level}"] if options.level is not None else []) + (
+        [f"--tasks {options.tasks!r}"] if options.tasks else [])
+    selection = f" (selected by {' '.join(flags)})" if flags else f" (all of suite {options.suite!r})"
+    raise BenchError(
+        f"--candidates {options.candidates} has no candidate for any of the {len(tasks)} selected task(s){selection}: "
+        f"{shown}; {has}. Pick tasks it covers with --tasks/--level, or point --candidates at a folder "
+        "(levelN/ID_Name.py), .jsonl file or run id that covers these; --candidates '' benches baselines only")
+
+
 # --- the bench --------------------------------------------------------------------------------
 def _run_config(options: BenchOptions, cands: CandidateSet, judge_key: str, device: str) -> dict:
     digest = hashlib.sha256("\n".join(f"{k}:{hashlib.sha256(v.encode()).hexdigest()}"
@@ -248,6 +271,7 @@ def run_bench(
     if not tasks:
         raise BenchError(f"no task of suite {options.suite!r} matches level={options.level} tasks={options.tasks!r}")
     notes = [f"{e}" for e in loaded.errors] + cands.notes
+    missing = check_coverage(options, cands, tasks)
 
     owned = backend is None  # a backend made here is shut down here
     if backend is None:
@@ -266,13 +290,13 @@ def run_bench(
                 raise BenchError(str(e)) from None
             backend = LocalBackend(devices, config, build_workers=options.build_workers)
     try:
-        return _bench(options, store, config, progress, backend, tasks, cands, notes)
+        return _bench(options, store, config, progress, backend, tasks, cands, notes, missing)
     finally:
         if owned and hasattr(backend, "shutdown"):
             backend.shutdown()
 
 
-def _bench(options, store, config, progress, backend, tasks, cands, notes) -> BenchResult:
+def _bench(options, store, config, progress, backend, tasks, cands, notes, missing=()) -> BenchResult:
     try:
         dev_name = backend.device_name()
     except ValueError as e:
@@ -311,7 +335,7 @@ def _bench(options, store, config, progress, backend, tasks, cands, notes) -> Be
             job_info.append((task, kind, cid))
 
     if progress:
-        progress(BenchEvent("start", total=len(jobs), reused=reused))
+        progress(BenchEvent("start", total=len(jobs), reused=reused, missing=tuple(missing)))
     done = 0
 
     def on_result(index: int, verdict: Verdict) -> None:

@@ -7,11 +7,11 @@ import json
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, err_console
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, err_console, size_or_default
 
 
 def add_db_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB or ~/.cache/cudal1/cudal1.db")
+    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB, else .cudal1/cudal1.db in this directory")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench.runner import BenchError, BenchOptions, run_bench
     from ..judge.config import JudgeConfig
-    from ..report.data import result_json
+    from ..report.data import result_json, roofline_fractions
     from ..report.tables import fmt_speedup
     from ..store import Store
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--gpus must be at least 1")
     try:
         options = BenchOptions(
-            suite=args.suite, candidates=args.candidates, baselines=baselines, device=args.device, size=args.size,
+            suite=args.suite, candidates=args.candidates, baselines=baselines, device=args.device, size=size_or_default(args),
             gpus=args.gpus, ray=args.ray, level=args.level, tasks=args.tasks, fresh=args.fresh,
             build_workers=args.build_workers,
         )
@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         if event.phase == "start":
             if event.reused:
                 err_console.print(f"[dim]{event.reused} verdict(s) already in the store: reused[/dim]")
+            if event.missing:
+                shown = ", ".join(event.missing[:5]) + (" ..." if len(event.missing) > 5 else "")
+                err_console.print(f"[yellow]{len(event.missing)} selected task(s) have no candidate in "
+                                  f"{args.candidates}[/yellow] (reported as missing): {shown}", highlight=False)
             bar = progress.add_task("judging", total=event.total, last="")
         elif bar is not None:
             v = event.verdict
@@ -82,20 +86,20 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:  # an extra (ray) is missing
         raise UsageError(str(e)) from None
     if args.json:
-        console.print_json(json.dumps(result_json(result)))
+        console.print_json(json.dumps(result_json(result, roofline_fractions(result))))
         return 0 if not result.failures else 1
     render_result(result)
     return 0 if not result.failures else 1
 
 
 def render_result(result) -> None:
-    from ..analysis.roofline import bench_roofline
+    from ..report.data import roofline_fractions
     from ..report.tables import baseline_table, statistics_tables, status_table, task_table
 
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
     if len(result.results) <= 60:
-        console.print(task_table(result, roofline=bench_roofline(result)))
+        console.print(task_table(result, roofline=roofline_fractions(result)))
     console.print(status_table(result))
     bt = baseline_table(result)
     if bt is not None:

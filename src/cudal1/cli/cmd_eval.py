@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from ..judge import JudgeConfig, Verdict
-from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, task_or_usage_error
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, size_or_default, task_or_usage_error
 
 VERDICT_STYLE = {"accepted": "green", "incorrect": "red", "rejected": "red", "build_error": "yellow",
                  "runtime_error": "yellow", "timeout": "yellow"}
@@ -47,7 +47,7 @@ def run(args) -> int:
         source = cand.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{cand}: cannot be read ({e})") from None
-    task = task_or_usage_error(args.reference, size=args.size, suite=args.suite)
+    task = task_or_usage_error(args.reference, size=size_or_default(args, args.reference), suite=args.suite)
     device = device_or_usage_error(args.device)
     try:
         config = JudgeConfig(trials=args.trials, atol=args.tolerance, rtol=args.tolerance, timed_calls=args.timed_calls,

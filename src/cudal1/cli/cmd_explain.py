@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, task_or_usage_error
+from ..report.fit import FitTable
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, size_or_default, task_or_usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such file (give the candidate's .py file)")
     source = path.read_text(encoding="utf-8")
-    task = task_or_usage_error(args.task, size=args.size, suite=args.suite)
+    task = task_or_usage_error(args.task, size=size_or_default(args, args.task), suite=args.suite)
     device = device_or_usage_error(args.device)
     store, cid, stored = _stored_candidate(args.db, task, source)
 
@@ -102,33 +103,53 @@ def run(args: argparse.Namespace) -> int:
         console.print("nothing to ablate: no composed strategies and no global switches "
                       "(cuDNN benchmark, channels_last, CUDA graphs, torch.compile, TF32/autocast) in the source")
         return 0
-    t = Table(title="Ablation: each technique removed in turn (speedups from the judge)")
-    for col in ("technique", "kind", "with", "without", "contribution", "", "what was removed"):
-        t.add_column(col, overflow="fold")
-    for r in ex.rows:
+    console.print(ablation_table(ex.rows))
+    return 0
+
+
+def _print_tags(hits) -> None:
+    if not hits:
+        console.print("techniques: none found")
+        return
+    console.print(tags_table(hits))
+
+
+def tags_table(hits) -> Table:
+    """The techniques found in a candidate: tag id, name, where the evidence came from, evidence."""
+    from ..analysis.tags import catalogue
+
+    t = FitTable(title="Techniques", title_justify="left", optional=("name",))
+    t.add_column("tag", no_wrap=True)
+    t.add_column("name")
+    t.add_column("from", no_wrap=True)
+    t.add_column("evidence")
+    cat = catalogue()
+    for h in hits:
+        t.add_row(h.id, cat.get(h.id).name, h.origin, "; ".join(h.evidence))
+    return t
+
+
+def ablation_table(rows) -> Table:
+    """One row per technique taken out: the judge's speedups with and without it, its contribution
+    (with / without) and a mark when it hurts or is within the noise."""
+    t = FitTable(title="Ablation: each technique removed in turn (speedups from the judge)", title_justify="left",
+                 caption="contribution: with / without (above 1.00x the technique helps)", caption_justify="left",
+                 optional=("kind",))
+    t.add_column("technique", no_wrap=True)
+    t.add_column("kind", no_wrap=True)
+    for col in ("with", "without", "contribution"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("")
+    t.add_column("what was removed")
+    for r in rows:
         mark = ""
         if r.hurts:
-            mark = "[yellow]~ within noise[/yellow]" if r.within_noise else "[bold red]HURTS: faster without it[/bold red]"
+            mark = ("[yellow]~ within noise[/yellow]" if r.within_noise
+                    else "[bold red]HURTS: faster without it[/bold red]")
         elif r.contribution is not None and r.within_noise:
             mark = "[dim]~ within noise[/dim]"
         without = f"{r.without_speedup:.2f}x" if r.without_speedup else f"[red]{r.without_verdict}[/red]"
         contrib = f"{r.contribution:.2f}x" if r.contribution else "-"
         t.add_row(r.technique, r.kind, f"{r.with_speedup:.2f}x" if r.with_speedup else "-", without, contrib, mark,
                   r.change + (f" [dim]({r.note})[/dim]" if r.note else ""))
-    console.print(t)
-    return 0
-
-
-def _print_tags(hits) -> None:
-    from ..analysis.tags import catalogue
-
-    if not hits:
-        console.print("techniques: none found")
-        return
-    t = Table(title="Techniques")
-    for col in ("tag", "name", "from", "evidence"):
-        t.add_column(col, overflow="fold")
-    cat = catalogue()
-    for h in hits:
-        t.add_row(h.id, cat.get(h.id).name, h.origin, "; ".join(h.evidence))
-    console.print(t)
+    return t

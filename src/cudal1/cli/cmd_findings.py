@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..report.fit import FitTable
 from .common import UsageError, console
 
 
@@ -48,14 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([p.to_json() for p in patterns], indent=2))
         return 0
-    from rich.table import Table
+    console.print(findings_table(patterns))
+    console.print(f"[dim]{len(patterns)} entries; `cudal1 findings ID` explains one (docs/findings.md has them all)[/dim]")
+    return 0
 
-    table = Table(title="Findings the judge can report", title_justify="left")
+
+def findings_table(patterns) -> FitTable:
+    """One row per finding id: kind, severity, category and name (the name wraps; ids never do)."""
+    table = FitTable(title="Findings the judge can report", title_justify="left", optional=("category",))
     for col in ("id", "kind", "severity", "category", "name"):
-        table.add_column(col, no_wrap=col == "id")
+        table.add_column(col, no_wrap=col != "name")
     for p in patterns:
         sev = "[red]reject[/red]" if p.severity == "reject" else "[yellow]warn[/yellow]"
         table.add_row(p.id, p.kind, sev, p.category, p.name)
-    console.print(table)
-    console.print(f"[dim]{len(patterns)} entries; `cudal1 findings ID` explains one (docs/findings.md has them all)[/dim]")
-    return 0
+    return table

@@ -14,6 +14,7 @@ from .common import (
     add_suite_flag,
     console,
     err_console,
+    size_or_default,
     task_or_usage_error,
 )
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_size_flag(p)
     add_suite_flag(p)
     p.add_argument("--out", default="cudal1-out", help="folder for best_<task>.py and report.json (default cudal1-out)")
-    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB or ~/.cache/cudal1/cudal1.db")
+    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB, else .cudal1/cudal1.db in this directory")
     p.add_argument("--allow-lower-precision", action="store_true",
                    help="also try TF32/bf16 candidates (reported separately, never the main result)")
     p.add_argument("--quick", action="store_true", help="fewer judge trials and timed calls (CPU smoke runs)")
@@ -55,7 +56,7 @@ def options_from_args(args: argparse.Namespace):
     from ..search.options import LLMOptions, SearchOptions
 
     llm = LLMOptions(base_url=args.llm_base_url, model=args.llm_model, token_budget=args.token_budget)
-    o = SearchOptions(device=args.device, size=args.size, out_dir=args.out, db=args.db,
+    o = SearchOptions(device=args.device, size=size_or_default(args, args.task), out_dir=args.out, db=args.db,
                       allow_lower_precision=args.allow_lower_precision, wall_time_s=args.wall_time, llm=llm)
     for flag, name in (("budget", "budget"), ("rounds", "rounds"), ("samples", "samples"),
                        ("exemplars", "exemplars"), ("exemplar_selection", "exemplar_selection")):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 
 from rich.table import Table
 
 from .cmd_bench import add_db_flag, render_result
-from .common import UsageError, console
+from .common import UsageError, console, err_console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from ..report.data import compare_json, result_json
     from ..store import Store
 
-    store = Store(args.db)
     if args.list:
-        return _list_runs(store, args.json)
+        return _list_runs(args.db, args.json)
+    store = Store(args.db)
     if args.compare:
         ids = ([args.run_id] if args.run_id else []) + args.compare
         if len(ids) < 2:
@@ -57,40 +58,64 @@ def run(args: argparse.Namespace) -> int:
         from ..report.html import write_html
 
         path = write_html(result, args.html, **_roofline_extras(result))
-        console.print(f"wrote {path}")
+        (err_console if args.json else console).print(f"wrote {path}")
     if args.json:
-        console.print_json(json.dumps(result_json(result)))
+        from ..report.data import roofline_fractions
+
+        console.print_json(json.dumps(result_json(result, roofline_fractions(result))))
     elif not args.html:
         render_result(result)
     return 0
 
 
-def _list_runs(store, as_json: bool) -> int:
-    runs = store.runs()
+def _list_runs(db: str | None, as_json: bool) -> int:
+    """The runs of one store, its path on the first line (on stderr with --json). A store that
+    does not exist yet is not created: reading should leave no file behind."""
+    from pathlib import Path
+
+    from ..store import Store, default_db_path
+    from ..store.db import OLD_DEFAULT_DB
+
+    path = Path(db).expanduser() if db else default_db_path()
+    (err_console if as_json else console).print(f"store: {path}", highlight=False, soft_wrap=True)
+    runs = []
+    if path.exists():
+        with Store(path) as store:
+            runs = store.runs()
     if as_json:
         console.print_json(json.dumps(runs))
         return 0
-    t = Table(title=f"runs in {store.path}", title_justify="left", header_style="bold")
-    for c in ("id", "kind", "device", "started", "status", "candidates"):
-        t.add_column(c)
+    if not runs:
+        console.print("no runs here yet: optimize, bench and train record theirs in this file "
+                      "(--db FILE or CUDAL1_DB=FILE reads another)", highlight=False)
+        old = OLD_DEFAULT_DB.expanduser()
+        if not db and "CUDAL1_DB" not in os.environ and old.exists():
+            console.print(f"runs from before the per-directory store are in {old}: "
+                          f"cudal1 report --list --db {old}", highlight=False, soft_wrap=True)
+        return 0
+    t = Table(header_style="bold")
+    for c, kw in (("id", {"justify": "right"}), ("kind", {}), ("device", {}), ("started", {}), ("status", {}),
+                  ("candidates", {"justify": "right"})):
+        t.add_column(c, **kw)
     for r in runs:
         started = _dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M")
-        t.add_row(str(r["id"]), r["kind"], r["device"], started, r["status"], str(r["config"].get("candidates", "")))
+        t.add_row(str(r["id"]), r["kind"], r["device"], started, r["status"], str(r["candidates"]))
     console.print(t)
     return 0
 
 
 def _roofline_extras(result) -> dict:
-    """The "% of roofline" column and the roofline chart, when the run's GPU has measured peaks."""
+    """The "% of roofline" column, and the roofline chart when the run's GPU has measured peaks."""
     import base64
     import tempfile
     from pathlib import Path
 
-    from ..analysis.roofline import bench_roofline, bench_roofline_chart
+    from ..analysis.roofline import bench_roofline_chart
+    from ..report.data import roofline_fractions
     from ..report.html import Plot
 
-    cells = bench_roofline(result)
-    if not cells:
+    cells = roofline_fractions(result)
+    if cells is None:
         return {}
     with tempfile.TemporaryDirectory() as d:
         png = bench_roofline_chart(result, Path(d) / "roofline.png")

@@ -8,7 +8,8 @@ import json
 
 from rich.table import Table
 
-from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, task_or_usage_error
+from ..report.fit import FitTable
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, size_or_default, task_or_usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     device = device_or_usage_error(args.device)
     if args.task:
-        tasks = [task_or_usage_error(args.task, size=args.size, suite=args.suite)]
+        tasks = [task_or_usage_error(args.task, size=size_or_default(args, args.task), suite=args.suite)]
     else:
-        loaded = load_suite(args.suite, size=args.size, level=args.level)
+        loaded = load_suite(args.suite, size=size_or_default(args), level=args.level)
         if not loaded.tasks:
             raise UsageError(f"suite {args.suite!r} has no tasks" + (f": {loaded.errors[0]}" if loaded.errors else ""))
         tasks = loaded.tasks
@@ -70,16 +71,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     flops = ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peaks.flops.items())
     console.print(f"[bold]{peaks.device_name}[/bold] (torch {peaks.torch}): {flops}; memory {peaks.bandwidth / 1e9:.0f} GB/s")
-    t = Table(title=f"Roofline per task ({args.size} size)")
-    for col in ("task", "GFLOP", "MB", "FLOP/B", "bound", "roofline ms", "best ms", "% of roofline"):
-        t.add_column(col, justify="left" if col == "task" else "right", no_wrap=col == "task")
+    console.print(roofline_table(rows, args.size))
     for r in rows:
         if "error" in r:
-            t.add_row(r["task"], "[red]" + r["error"][:60] + "[/red]", "", "", "", "", "", "")
+            console.print(f"[red]{r['task']}[/red]: work not countable: {r['error']}", highlight=False)
+    return 0
+
+
+def roofline_table(rows: list[dict], size: str) -> Table:
+    """Per task: FLOPs, fewest bytes, intensity, the limiting roof, the roofline time and the best
+    stored candidate's time and % of roofline (roofline time / its time)."""
+    t = FitTable(title=f"Roofline per task ({size} size)", title_justify="left",
+                 caption="roof ms: the least time the measured peaks allow for the task's FLOPs and fewest bytes; "
+                 "%roof: roof ms / best ms (100% = at the roofline)", caption_justify="left",
+                 optional=("MB", "GFLOP", "FLOP/B", "bound"))
+    t.add_column("task", no_wrap=True)
+    for col in ("GFLOP", "MB", "FLOP/B", "bound", "roof ms", "best ms", "%roof"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        if "error" in r:  # its message is printed under the table
+            t.add_row(r["task"], "-", "-", "-", "[red]error[/red]", "-", "-", "-")
             continue
         frac = r.get("fraction")
         t.add_row(r["task"], f"{r['flops'] / 1e9:.3g}", f"{r['bytes'] / 1e6:.3g}", f"{r['intensity']:.3g}", r["bound"],
                   f"{r['roofline_ms']:.3g}", f"{r['best_ms']:.3g}" if "best_ms" in r else "-",
                   f"{100 * frac:.1f}%" if frac is not None else "-")
-    console.print(t)
-    return 0
+    return t

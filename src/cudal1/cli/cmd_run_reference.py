@@ -7,7 +7,7 @@ import json
 
 from rich.table import Table
 
-from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, task_or_usage_error
+from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, size_or_default, task_or_usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.iters < 1 or args.warmup < 0:
         raise UsageError("--iters must be at least 1 and --warmup at least 0")
     device = device_or_usage_error(args.device)
-    task = task_or_usage_error(args.task, size=args.size, suite=args.suite)
+    task = task_or_usage_error(args.task, size=size_or_default(args, args.task), suite=args.suite)
     result = time_reference(task, device=device, iters=args.iters, warmup=args.warmup, seed=args.seed)
     if args.json:
         console.print_json(json.dumps({**result.to_json(), "device_name": device_name(device)}))

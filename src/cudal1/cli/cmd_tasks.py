@@ -7,7 +7,7 @@ import argparse
 from rich.syntax import Syntax
 from rich.table import Table
 
-from .common import UsageError, add_size_flag, add_suite_flag, console, err_console, task_or_usage_error
+from .common import UsageError, add_size_flag, add_suite_flag, console, err_console, size_or_default, task_or_usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     if args.level is not None and args.level < 1:
         raise UsageError(f"--level {args.level}: levels start at 1")
-    loaded = load_suite(args.suite, size=args.size, level=args.level)
+    loaded = load_suite(args.suite, size=size_or_default(args), level=args.level)
     by_level: dict[int, list] = {}
     for task in loaded.tasks:
         by_level.setdefault(task.level, []).append(task)
@@ -51,13 +51,34 @@ def run_list(args: argparse.Namespace) -> int:
             table.add_row(task.id, ", ".join(task.input_specs), task.description)
         console.print(table)
     console.print(f"{len(loaded.tasks)} tasks from {args.suite}")
-    for error in loaded.errors:
-        err_console.print(f"[red]load error:[/red] {error}", highlight=False, soft_wrap=True)
+    _print_load_errors(loaded)
     return 0 if loaded.tasks else 1
 
 
+def _print_load_errors(loaded) -> None:
+    """One line per file that did not load; a problem shared by more than 3 files is one line
+    with the count. Python warnings of the task modules are a count only."""
+    from ..tasks.loader import TaskSkipped
+
+    groups: dict[tuple[str, str, bool], list] = {}
+    for e in loaded.errors:
+        groups.setdefault((e.problem, e.fix, isinstance(e, TaskSkipped)), []).append(e)
+    for e in loaded.errors:
+        key = (e.problem, e.fix, isinstance(e, TaskSkipped))
+        same = groups[key]
+        if len(same) > 3 and e is not same[0]:
+            continue
+        line = str(e) if len(same) <= 3 else f"{len(same)} files ({same[0].path}, {same[1].path}, ...): {e.problem}" + (
+            f" ({e.fix})" if e.fix else "")
+        label = "[yellow]skipped:[/yellow]" if key[2] else "[red]load error:[/red]"
+        err_console.print(f"{label} {line}", highlight=False, soft_wrap=True)
+    if loaded.warnings:
+        err_console.print(f"[dim]{loaded.warnings} Python warning(s) from the task modules, not shown[/dim]",
+                          highlight=False)
+
+
 def run_show(args: argparse.Namespace) -> int:
-    task = task_or_usage_error(args.task, size=args.size, suite=args.suite)
+    task = task_or_usage_error(args.task, size=size_or_default(args, args.task), suite=args.suite)
     console.print(f"[bold cyan]{task.id}[/bold cyan]  {task.description}")
     console.print(f"inputs ({task.size}): {', '.join(task.input_specs) or '-'}")
     console.print(f"hash: {task.source_hash}   path: {task.path}", highlight=False)

@@ -68,7 +68,10 @@ class Judge:
         # them on an idle machine); `threads` in the config fixes the number instead.
         cpu = not self.device.startswith("cuda")
         self.threads = self.config.threads or (free_cores() if cpu else (os.cpu_count() or 1))
-        self.device_name = device_name(self.device) if self.device.startswith("cuda") else device_name("cpu").split(" (")[0] + f" ({self.threads} threads)"
+        # The name keys stored verdicts: it names the threads asked for, not those free right now
+        # (details.threads has what a verdict used), so resuming does not depend on the load.
+        asked = self.config.threads or (os.cpu_count() or 1)
+        self.device_name = device_name(self.device) if not cpu else device_name("cpu").split(" (")[0] + f" ({asked} threads)"
         self.torch_version = torch.__version__
         # evaluate_many: the job after the current one, and its process once started early.
         self._upcoming: tuple[Task, str] | None = None
@@ -155,6 +158,7 @@ class Judge:
         t_start = time.monotonic()
         run = Evidence()
         run.details["sandbox"] = self.sandbox_level
+        run.details["threads"] = self.threads
         self._static_scan(source, task, run)
         if prebuilt is None:
             # Plain PyTorch candidates have nothing to compile: their import in the evaluation

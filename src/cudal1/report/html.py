@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ..bench.runner import BenchResult
 from ..bench.stats import FAST_P, VIEW_LABELS, bench_statistics, select, status_counts
-from .tables import STATUSES
+from .data import ROOFLINE_DEFINITION
+from .fit import plural
+from .tables import STATUSES, fmt_roof
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -46,6 +48,32 @@ def _log_limits(values: list[float]) -> tuple[float, float]:
     return lo / 1.5, hi * 1.5
 
 
+def distribution_figure(speedups: list[float]):
+    """A histogram of speedups on a log axis; its y axis counts tasks, so its ticks are whole numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    lo, hi = _log_limits(speedups)
+    bins = np.logspace(np.log10(lo), np.log10(hi), max(8, min(40, len(speedups) * 2)))
+    ax.hist(speedups, bins=bins, color="#4878a8", edgecolor="white")
+    ax.set_xscale("log")
+    _x_ticks(ax.xaxis)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.axvline(1.0, color="#b42318", lw=1, ls="--", label="1.0x (eager)")
+    med = float(np.median(speedups))
+    ax.axvline(med, color="#067647", lw=1, label=f"median {med:.2f}x")
+    ax.set_xlabel("speedup over eager (log)")
+    ax.set_ylabel("tasks")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Speedup distribution (accepted)", fontsize=10)
+    return fig
+
+
 def make_plots(result: BenchResult) -> tuple[list[Plot], list[str]]:
     """The report's figures; notes say which could not be drawn and why."""
     import matplotlib
@@ -62,22 +90,10 @@ def make_plots(result: BenchResult) -> tuple[list[Plot], list[str]]:
         return plots, notes
 
     # 1. distribution on a log axis
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    lo, hi = _log_limits(speedups)
-    bins = np.logspace(np.log10(lo), np.log10(hi), max(8, min(40, len(speedups) * 2)))
-    ax.hist(speedups, bins=bins, color="#4878a8", edgecolor="white")
-    ax.set_xscale("log")
-    _x_ticks(ax.xaxis)
-    ax.axvline(1.0, color="#b42318", lw=1, ls="--", label="1.0x (eager)")
-    med = float(np.median(speedups))
-    ax.axvline(med, color="#067647", lw=1, label=f"median {med:.2f}x")
-    ax.set_xlabel("speedup over eager (log)")
-    ax.set_ylabel("tasks")
-    ax.legend(frameon=False, fontsize=8)
-    ax.set_title("Speedup distribution (accepted)", fontsize=10)
+    fig = distribution_figure(speedups)
     significant = sum(1 for r in accepted if r.significant("eager"))
-    plots.append(Plot("distribution", f"{len(speedups)} accepted candidates, {significant} significantly faster than "
-                      "eager (95% interval above 1.0); dashed: eager.", _png(fig)))
+    plots.append(Plot("distribution", f"{plural(len(speedups), 'accepted candidate')}, {significant} significantly "
+                      "faster than eager (95% interval above 1.0); dashed: eager.", _png(fig)))
 
     # 2. per-level box plots
     levels = sorted({r.level for r in accepted})
@@ -167,9 +183,11 @@ def _group_findings(findings) -> list[dict]:
     return list(grouped.values())
 
 
-def render_html(result: BenchResult, roofline: dict | None = None, extra_plots: tuple[Plot, ...] = ()) -> str:
-    """The report page as one HTML string (no external files). ``roofline`` ({task_id: cell}) adds
-    a "% of roofline" column; ``extra_plots`` (e.g. the roofline chart) are shown after the others."""
+def render_html(result: BenchResult, roofline: dict[str, float | None] | None = None,
+                extra_plots: tuple[Plot, ...] = ()) -> str:
+    """The report page as one HTML string (no external files). ``roofline`` ({task_id: fraction},
+    `cudal1.report.data.roofline_fractions`; None without measured peaks) fills the "% of
+    roofline" column; ``extra_plots`` (e.g. the roofline chart) are shown after the others."""
     import jinja2
 
     from .. import __version__
@@ -192,7 +210,7 @@ def render_html(result: BenchResult, roofline: dict | None = None, extra_plots: 
             "ref_ms": r.verdict.ref_ms if r.verdict else None,
             "cand_ms": r.verdict.candidate_ms if r.verdict else None,
             "findings": _group_findings(r.verdict.findings) if r.verdict else [],
-            "roofline": (roofline or {}).get(r.task_id, "-"),
+            "roofline": fmt_roof((roofline or {}).get(r.task_id)),
         })
     plots, plot_notes = make_plots(result)
     plots = plots + list(extra_plots)
@@ -206,7 +224,8 @@ def render_html(result: BenchResult, roofline: dict | None = None, extra_plots: 
         plots=plots, plot_notes=plot_notes, stat_blocks=stat_blocks, fast_keys=[f"fast_{p:g}" for p in FAST_P],
         statuses=STATUSES, status_rows=[{"group": g, "counts": status_counts(rs)} for g, rs in groups.items()],
         other_baselines=[b for b in result.baselines if b != "eager"], task_rows=task_rows,
-        notes=result.notes + result.failures, x=_x, pct=_pct, ms=_ms, show_roofline=bool(roofline),
+        notes=result.notes + result.failures, x=_x, pct=_pct, ms=_ms, plural=plural,
+        roofline_peaks=roofline is not None, roofline_definition=ROOFLINE_DEFINITION,
     )
 
 

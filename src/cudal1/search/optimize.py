@@ -118,7 +118,8 @@ class OptimizeResult:
     best_lower_precision_path: str | None = None
     report_path: str | None = None
     wall_s: float = 0.0
-    stop_reason: str = ""
+    stop_reason: str = ""  # "budget", "no-more-proposals", "wall-time" (LLM search: also "token-budget", ...)
+    budget: int | None = None  # most candidates the run could judge (None: the LLM search's rounds)
     extra: dict = field(default_factory=dict)
 
     def _best(self, lower: bool) -> TriedCandidate | None:
@@ -149,7 +150,28 @@ class OptimizeResult:
         return self.best.speedup if self.beats_reference else 1.0
 
     def message(self) -> str:
-        """One plain sentence on the outcome."""
+        """One plain sentence on the outcome, then one on why the search stopped (`stop_text`)."""
+        why = self.stop_text()
+        return self._outcome() + (f" {why}" if why else "")
+
+    def stop_text(self) -> str:
+        """Why the search stopped, in words: above all when it judged fewer candidates than the
+        budget allowed, so that an unspent budget is not a mystery. '' when there is nothing to add."""
+        n, budget = len(self.tried), self.budget
+        if self.stop_reason == "no-more-proposals" and budget is not None and n < budget:
+            what = "applicable rewrite" if self.policy == "rules" else "candidate"
+            had = f"{n} {what}{'s' if n != 1 else ''}" if n else f"no {what}"
+            return f"The {self.policy} policy had {had} for this task; budget {budget} not used up."
+        if self.stop_reason == "wall-time":
+            of = f" of budget {budget}" if budget is not None else ""
+            return f"Stopped when the wall time (--wall-time) ran out, after {n}{of} candidate{'s' if n != 1 else ''}."
+        if self.stop_reason == "token-budget":
+            return "Stopped when the token budget (--token-budget) was spent."
+        if self.stop_reason == "llm-unavailable":
+            return "Stopped because the LLM returned no usable answer in a round."
+        return ""
+
+    def _outcome(self) -> str:
         if not self.tried:
             return f"No candidate applies to this task on {self.device_name}: keep the reference."
         lp = self.best_lower_precision
@@ -183,7 +205,8 @@ class OptimizeResult:
         return {
             "task": self.task.id, "size": self.task.size, "device": self.device, "device_name": self.device_name,
             "policy": self.policy, "run_id": self.run_id, "wall_s": round(self.wall_s, 2),
-            "stop_reason": self.stop_reason, "beats_reference": self.beats_reference, "speedup": self.speedup,
+            "stop_reason": self.stop_reason, "budget": self.budget, "beats_reference": self.beats_reference,
+            "speedup": self.speedup,
             "message": self.message(),
             "best": summary(self.best, self.best_path),
             "best_lower_precision": summary(self.best_lower_precision, self.best_lower_precision_path),
@@ -367,7 +390,7 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
                                          "allow_lower_precision": options.allow_lower_precision},
                              judge.device_name, torch.__version__)
     result = OptimizeResult(task=task, device=judge.device, device_name=judge.device_name, policy=policy.name,
-                            run_id=run_id)
+                            run_id=run_id, budget=options.budget)
     t0 = time.monotonic()
     deadline = None if options.wall_time_s is None else t0 + options.wall_time_s
     status = "interrupted"

@@ -30,7 +30,7 @@ class SearchOptions:
     tau: float = field(default=1.0, metadata={"help": "Bucket-sampling temperature"})
     wall_time_s: float | None = field(default=None, metadata={"help": "Stop after this many seconds (rules: checked before each batch and after each verdict; LLM: before each round)"})
     out_dir: str = field(default="cudal1-out", metadata={"help": "Where the best candidate and the report are written"})
-    db: str | None = field(default=None, metadata={"help": "SQLite store path (default ~/.cache/cudal1/cudal1.db)"})
+    db: str | None = field(default=None, metadata={"help": "SQLite store path (default $CUDAL1_DB or ./.cudal1/cudal1.db in the working directory)"})
     allow_lower_precision: bool = field(default=False, metadata={"help": "Allow TF32/fp16/bf16 candidates (reported separately)"})
     seed_with_rules: bool = field(default=True, metadata={"help": "Seed the LLM exemplar pool with the LLM-free optimizer's candidates"})
     llm: LLMOptions = field(default_factory=LLMOptions)

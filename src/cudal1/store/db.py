@@ -1,15 +1,16 @@
 """`Store`: the SQLite database of tasks, candidates, verdicts, runs, baselines and hacks.
 
-One file (``~/.cache/cudal1/cudal1.db`` unless ``path`` or ``CUDAL1_DB`` says otherwise) in
-WAL mode with a busy timeout, so several processes on one machine may write at once: every
-write is its own short ``BEGIN IMMEDIATE`` transaction, committed before the call returns, so
-nothing judged is lost when a process is killed.
+One file (``.cudal1/cudal1.db`` in the working directory unless ``path`` or ``CUDAL1_DB`` says
+otherwise, so each project keeps its own runs) in WAL mode with a busy timeout, so several
+processes on one machine may write at once: every write is its own short ``BEGIN IMMEDIATE``
+transaction, committed before the call returns, so nothing judged is lost when a process is killed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -25,18 +26,37 @@ from ..tasks.contract import Task
 from .migrations import migrate
 from .records import Candidate
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 60_000
 # JudgeConfig fields that do not change what a measurement means (where caches live, whether
 # they are used); everything else is part of the config key.
 _CONFIG_KEY_IGNORES = ("cache_dir", "best_speedup", "prestart_processes")
 
 
+STORE_DIR = ".cudal1"  # the default store's folder, in the working directory
+# Where versions before the per-directory default kept every project's runs in one file.
+OLD_DEFAULT_DB = Path("~/.cache/cudal1/cudal1.db")
+
+
 def default_db_path() -> Path:
-    """``$CUDAL1_DB`` if set, else ``~/.cache/cudal1/cudal1.db``."""
+    """``$CUDAL1_DB`` if set, else ``.cudal1/cudal1.db`` under the current working directory
+    (absolute): one store per project, not one for the whole machine."""
     env = os.environ.get("CUDAL1_DB")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "cudal1" / "cudal1.db"
+    return Path.cwd() / STORE_DIR / "cudal1.db"
+
+
+def _keep_out_of_git(folder: Path) -> None:
+    """Give the default store's folder a ``.gitignore`` of ``*`` (as .pytest_cache and .venv
+    have), so running cudal1 in a repository leaves no untracked files."""
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        try:
+            ignore.write_text("# created by cudal1: the store stays out of git\n*\n", encoding="utf-8")
+        except OSError as e:  # a read-only folder still holds a usable store
+            log.info("could not write %s: %s", ignore, e)
 
 
 def config_key(config) -> str:
@@ -66,6 +86,8 @@ class Store:
         self.path = Path(path).expanduser() if path else default_db_path()
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not path and self.path.parent == Path.cwd() / STORE_DIR:
+                _keep_out_of_git(self.path.parent)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -334,15 +356,17 @@ class Store:
             db.execute("UPDATE runs SET finished = ?, status = ? WHERE id = ?", (time.time(), status, run_id))
 
     def run(self, run_id: int) -> dict | None:
-        """A run's record: id, kind, config (dict), device, torch, host, pid, started, finished, status."""
-        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        """A run's record: id, kind, config (dict), device, torch, host, pid, started, finished,
+        status, and candidates (how many candidates the run judged or reused; baselines excluded)."""
+        rows = self._query(_RUNS_SQL + " WHERE r.id = ?", (run_id,))
         return _run_from_row(rows[0]) if rows else None
 
     def runs(self, kind: str | None = None, limit: int = 50) -> list[dict]:
-        sql, args = "SELECT * FROM runs", ()
+        """The latest ``limit`` runs (of ``kind``), newest first, as `run` returns them."""
+        sql, args = _RUNS_SQL, ()
         if kind:
-            sql, args = sql + " WHERE kind = ?", (kind,)
-        return [_run_from_row(r) for r in self._query(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))]
+            sql, args = sql + " WHERE r.kind = ?", (kind,)
+        return [_run_from_row(r) for r in self._query(sql + " ORDER BY r.id DESC LIMIT ?", (*args, limit))]
 
     def resumable_run(self, kind: str, config: dict) -> int | None:
         """The latest unfinished run of ``kind`` with exactly this config whose process is gone
@@ -444,6 +468,13 @@ class Store:
 
 
 # --- row conversion ------------------------------------------------------------------------
+# A run with the number of distinct candidates linked to it (judged or reused; not baselines).
+_RUNS_SQL = (
+    "SELECT r.*, (SELECT COUNT(DISTINCT v.candidate_id) FROM run_items i JOIN verdicts v ON v.id = i.verdict_id"
+    " WHERE i.run_id = r.id AND i.kind = 'candidate') AS candidates FROM runs r"
+)
+
+
 def _level_of(task_id: str) -> int:
     head = task_id.split("/", 1)[0]
     return int(head[5:]) if head.startswith("level") and head[5:].isdigit() else 0

@@ -21,6 +21,12 @@ from dataclasses import asdict, dataclass, field
 SIZES = ("full", "smoke")
 TASK_ID_RE = re.compile(r"^level(\d+)/(\d+)_(.+)$")
 REQUIRED_NAMES = ("Model", "get_inputs", "get_init_inputs")
+SMOKE_RE = re.compile(r"^SMOKE\s*=", re.M)
+
+
+def defines_smoke(source: str) -> bool:
+    """Whether a task source defines ``SMOKE = {...}`` sizes (read from the text, nothing runs)."""
+    return SMOKE_RE.search(source) is not None
 
 
 def source_hash(source: str) -> str:
@@ -45,7 +51,7 @@ class Task:
 
     @property
     def has_smoke(self) -> bool:
-        return "SMOKE" in self.source and re.search(r"^SMOKE\s*=", self.source, re.M) is not None
+        return defines_smoke(self.source)
 
     @property
     def description(self) -> str:
@@ -103,7 +109,7 @@ def exec_task_module(source: str, size: str = "full", module_name: str = "cudal1
     if size == "smoke":
         smoke = module.__dict__.get("SMOKE")
         if smoke is None:
-            raise ValueError("this task has no SMOKE sizes; use size='full'")
+            raise ValueError("this task has no SMOKE sizes; use --size full (size='full' from Python)")
         if not isinstance(smoke, dict):
             raise ValueError("SMOKE must be a dict of size constants")
         for name, value in smoke.items():

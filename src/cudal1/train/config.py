@@ -137,7 +137,7 @@ class SFTDataConfig:
     teachers: list[LLMOptions] = _f([], "Teacher LLMs (OpenAI-compatible servers or hf:PATH): base_url, model, temperature, ...")
     tasks: TaskSelection = _sub(TaskSelection, "Which tasks the teachers rewrite.")
     judge: JudgeOptions = _sub(JudgeOptions, "How candidates are judged.")
-    db: str | None = _f(None, "Store path for every judged candidate (None = ~/.cache/cudal1/cudal1.db; '' = no store).")
+    db: str | None = _f(None, "Store path for every judged candidate (None = $CUDAL1_DB or ./.cudal1/cudal1.db in the working directory; '' = no store).")
     keep_per_task: int = _f(2, "Keep at most this many variants per task (CUDA-L1: 2).")
     max_attempts_per_teacher: int = _f(20, "Stop asking a teacher about a task after this many attempts (CUDA-L1: 20).")
     attempts_per_round: int = _f(4, "Requests sent to one teacher for one task at a time.")
