@@ -219,3 +219,14 @@ def test_other_widths_never_exceed_the_console(width):
         text = render(table, width)
         assert max(len(line.rstrip()) for line in text.splitlines()) <= width
         assert "…" not in text
+
+
+def test_tasks_list_piped_at_80_columns_shows_every_id_whole():
+    """`COLUMNS=80 cudal1 tasks list`: every built-in id appears whole on its line."""
+    env = {**os.environ, "COLUMNS": "80"}
+    out = subprocess.run([sys.executable, "-m", "cudal1.cli.main", "tasks", "list"], capture_output=True, text=True,
+                         env=env, timeout=300, check=True).stdout
+    assert max(len(line) for line in out.splitlines()) <= WIDTH
+    assert "…" not in out
+    for tid in BUILTIN_IDS:
+        assert re.search(rf"(^|[\s│┃]){re.escape(tid)}([\s│┃]|$)", out, re.M), tid

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.table import Table
+
+from ..report.fit import FitTable
 
 from .common import (
     UsageError,
@@ -115,17 +116,18 @@ def render(result) -> None:
         console.print(f"[bold yellow]{result.message()}[/]")
         console.print(f"report: {result.report_path}")
         return
-    table = Table(title=f"{result.task.id} ({result.task.size}) on {result.device_name}", title_justify="left")
-    for col, kw in (("#", {"justify": "right"}), ("strategy", {}), ("verdict", {}), ("speedup [95%]", {"justify": "right"}),
-                    ("ref ms", {"justify": "right"}), ("cand ms", {"justify": "right"}),
-                    ("max err", {"justify": "right"}), ("findings", {})):
+    table = FitTable(title=f"{result.task.id} ({result.task.size}) on {result.device_name}", title_justify="left",
+                     optional=("max err", "ref ms", "cand ms"))
+    right = {"justify": "right", "no_wrap": True}
+    for col, kw in (("#", right), ("strategy", {}), ("verdict", {"no_wrap": True}), ("speedup [95%]", right),
+                    ("ref ms", right), ("cand ms", right), ("max err", right), ("findings", {})):
         table.add_column(col, **kw)
     best = result.best
     for i, t in enumerate(result.tried, 1):
         v = t.verdict
         style = "green" if t.faster else ("" if v.accepted else "red")
         verdict = f"[{style}]{v.verdict}[/{style}]" if style else v.verdict
-        findings = ", ".join(f.id + ("!" if f.severity == "reject" else "") for f in v.findings)
+        findings = ", ".join(dict.fromkeys(f.id + ("!" if f.severity == "reject" else "") for f in v.findings))
         name = t.strategy + (" [yellow](lower precision)[/yellow]" if t.is_lower_precision else "") + (" [dim](stored)[/dim]" if t.reused else "")
         mark = " ★" if best is not None and t is best and result.beats_reference else ""
         speed = v.speedup_text() or "-"

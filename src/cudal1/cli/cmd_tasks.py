@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from rich.syntax import Syntax
-from rich.table import Table
+
+from ..report.fit import FitTable
 
 from .common import UsageError, add_size_flag, add_suite_flag, console, err_console, size_or_default, task_or_usage_error
 
@@ -43,10 +44,11 @@ def run_list(args: argparse.Namespace) -> int:
     for task in loaded.tasks:
         by_level.setdefault(task.level, []).append(task)
     for level in sorted(by_level):
-        table = Table(title=f"level {level} ({len(by_level[level])} tasks, {args.size} size)", title_justify="left")
+        table = FitTable(title=f"level {level} ({len(by_level[level])} tasks, {args.size} size)", title_justify="left",
+                         optional=("description",))
         table.add_column("id", style="cyan", no_wrap=True)
-        table.add_column("inputs", no_wrap=True)
-        table.add_column("description", min_width=24)
+        table.add_column("inputs")
+        table.add_column("description")
         for task in by_level[level]:
             table.add_row(task.id, ", ".join(task.input_specs), task.description)
         console.print(table)
