@@ -6,6 +6,7 @@ from real objects (verdicts, catalogue entries, technique statistics, task work)
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -230,3 +231,10 @@ def test_tasks_list_piped_at_80_columns_shows_every_id_whole():
     assert "…" not in out
     for tid in BUILTIN_IDS:
         assert re.search(rf"(^|[\s│┃]){re.escape(tid)}([\s│┃]|$)", out, re.M), tid
+
+
+def test_tasks_list_json_has_every_task():
+    out = subprocess.run([sys.executable, "-m", "cudal1.cli.main", "tasks", "list", "--json"], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    data = json.loads(out)
+    assert [t["id"] for t in data["tasks"]] == BUILTIN_IDS and data["errors"] == []

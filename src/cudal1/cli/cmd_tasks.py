@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from rich.syntax import Syntax
 
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_suite_flag(ls)
     ls.add_argument("--level", type=int, default=None, help="only this level (1, 2, 3, ...)")
     add_size_flag(ls)
+    ls.add_argument("--json", action="store_true", help="print the tasks and load errors as JSON instead of tables")
     ls.set_defaults(func=run_list)
 
     show = tasks_sub.add_parser("show", help="a task's source, inputs, hash and path")
@@ -40,6 +42,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.level is not None and args.level < 1:
         raise UsageError(f"--level {args.level}: levels start at 1")
     loaded = load_suite(args.suite, size=size_or_default(args), level=args.level)
+    if args.json:
+        print(json.dumps({
+            "suite": str(args.suite), "size": args.size,
+            "tasks": [{"id": t.id, "level": t.level, "inputs": list(t.input_specs), "description": t.description,
+                       "path": str(t.path), "hash": t.source_hash} for t in loaded.tasks],
+            "errors": [{"path": str(e.path), "problem": e.problem, "fix": e.fix} for e in loaded.errors],
+        }, indent=1))
+        return 0 if loaded.tasks else 1
     by_level: dict[int, list] = {}
     for task in loaded.tasks:
         by_level.setdefault(task.level, []).append(task)
