@@ -389,6 +389,24 @@ def test_untimed_work_is_measured_against_the_reference_overhead():
     assert message is None and allowed > 150.0
     _, message = untimed_work({"reference_ms": [50.0, 60.0], "candidate_ms": [400.0, 390.0], "calls": 10}, "cpu")
     assert message and "not timed" in message
+    # with more rounds, one spike of load in a reference round does not lift the bar (a forged
+    # clock hiding 140 ms per round is still seen)
+    _, message = untimed_work({"reference_ms": [10.0, 10.0, 10.0, 200.0], "candidate_ms": [150.0] * 4, "calls": 40}, "cpu")
+    assert message and "not timed" in message
+
+
+EXACT_COPY = """
+import torch, torch.nn as nn
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2.0
+"""
+
+
+def test_an_exact_copy_is_not_significantly_faster(judge_cache):
+    v = judge(RELU_TASK, EXACT_COPY, judge_cache, remeasure_threshold_l1=1e9)
+    assert v.verdict == "accepted" and v.speedup_ci[0] <= 1.0 <= v.speedup_ci[1], v.to_record()
+    assert "speedup-not-significant" in ids(v) and not v.significant
 
 
 def test_verdict_json_round_trip(judge_cache):
