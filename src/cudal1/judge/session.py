@@ -453,5 +453,4 @@ def _spread(xs: list[float]) -> dict:
         return {}
     q = statistics.quantiles(xs, n=4)
     med = statistics.median(xs)
-    return {"iqr_over_median": (q[2] - q[0]) / med if med else None, "min": min(xs), "max": max(xs),
-            "cv": statistics.pstdev(xs) / statistics.mean(xs) if statistics.mean(xs) else None}
+    return {"iqr_over_median": (q[2] - q[0]) / med if med else None, "min": min(xs), "max": max(xs), "cv": cv(xs)}
