@@ -144,7 +144,7 @@ class TrialsDone:
 
 @dataclass(frozen=True)
 class WarmedUp:
-    floor_ms: float  # the time this process's timing reports for an empty forward (median)
+    floor_ms: float  # the reference process: its time for an empty forward (median); 0 from a candidate
     findings: tuple[WireFinding, ...] = ()
 
 

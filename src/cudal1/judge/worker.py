@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -488,7 +489,8 @@ class Worker:
                 out = self.model_call(self.make_inputs(req.seed + k), req.seed)
                 del out
             self.sync()
-            floor = self.measure_floor(self.make_inputs(req.seed))
+            # Only the trusted reference's floor is used: the candidate's process skips the work.
+            floor = self.measure_floor(self.make_inputs(req.seed)) if self.role == "reference" else 0.0
         except BaseException as e:  # noqa: BLE001
             return Failure("runtime", _short_exc(e))
         self.native_threads = guard.native_thread_count()
@@ -503,7 +505,7 @@ class Worker:
         times = []
         for _ in range(calls):
             times.append(self.time_call(empty, inputs)[0])
-        return sorted(times)[len(times) // 2]
+        return statistics.median(times)
 
     def time_call(self, fn, inputs) -> tuple[float, object, bool]:
         """One call timed: (milliseconds, its output, whether work on other streams outlasted it).
