@@ -39,29 +39,27 @@ def widen(ci: tuple[float, float] | None, kind: str) -> tuple[float, float] | No
 def speedup_interval(ref_rounds: list[list[float]], cand_rounds: list[list[float]], level: float = LEVEL,
                      resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
     """The ``level`` percentile interval of median(ref) / median(candidate); None without at
-    least two calls per side. Deterministic for the same times (``seed``)."""
-    pairs = [(np.asarray(r, float), np.asarray(c, float)) for r, c in zip(ref_rounds, cand_rounds) if len(r) and len(c)]
-    if not pairs or sum(len(r) for r, _ in pairs) < 2 or sum(len(c) for _, c in pairs) < 2:
+    least two calls per side. Each side's rounds hold the same number of calls (the judge's
+    rounds do). Deterministic for the same times (``seed``)."""
+    pairs = [(r, c) for r, c in zip(ref_rounds, cand_rounds) if len(r) and len(c)]
+    if not pairs:
+        return None
+    ref, cand = (np.asarray([p[i] for p in pairs], float) for i in (0, 1))  # (rounds, calls)
+    if ref.size < 2 or cand.size < 2:
         return None
     rng = np.random.default_rng(seed)
-    n_rounds = len(pairs)
-    picks = rng.integers(n_rounds, size=(resamples, n_rounds))
-    ratios = np.empty(resamples)
-    ref_draws = [_draw(rng, r, resamples) for r, _ in pairs]
-    cand_draws = [_draw(rng, c, resamples) for _, c in pairs]
-    for b in range(resamples):
-        rows = picks[b]
-        ref = np.concatenate([ref_draws[i][b] for i in rows])
-        cand = np.concatenate([cand_draws[i][b] for i in rows])
-        ratios[b] = np.median(ref) / np.median(cand)
+    picks = rng.integers(len(pairs), size=(resamples, len(pairs)))  # the same rounds for both sides
+    ratios = np.median(_draw(rng, ref, picks), axis=1) / np.median(_draw(rng, cand, picks), axis=1)
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
 
 
-def _draw(rng: np.random.Generator, xs: np.ndarray, resamples: int) -> np.ndarray:
-    """``resamples`` bootstrap samples of one round's calls, one per row."""
-    return xs[rng.integers(len(xs), size=(resamples, len(xs)))]
+def _draw(rng: np.random.Generator, times: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """For each resample (a row of ``picks``: the rounds drawn), the calls drawn with replacement
+    within each drawn round, all in one row: (resamples, rounds * calls)."""
+    calls = rng.integers(times.shape[1], size=(*picks.shape, times.shape[1]))
+    return times[picks[..., None], calls].reshape(picks.shape[0], -1)
 
 
 def cv(xs: list[float]) -> float | None:
