@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ..tasks.contract import Task
 from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_values
 from .pace import pace_loaded
-from .protocol import (ERROR_VERDICTS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
+from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool
 from .reference import Seeds, cache_root
@@ -48,6 +48,9 @@ OVERHEAD_SLACK_MS = 40.0
 # On the CPU, an interval wider than this share of its middle gets extra rounds (and, if it stays
 # that wide, a timing-unreliable warning).
 WIDE_INTERVAL = 0.2
+# The side-stream threshold is this many times the host's p90 idle device-wide wait (at least
+# SIDE_STREAM_LAG_MS): an H200 host's idle wait took 5-16 us, varying from run to run.
+LAG_FACTOR = 4.0
 
 
 class Stop(Exception):
@@ -301,6 +304,10 @@ class Measurement:
         warm, _ = self.ask_reference(Warmup(s.warmup_seed, c.warmup), c.run_timeout_s * 2)
         self.stage("warmup")
         self.floor_ms = warm.floor_ms  # the trusted process's floor; the candidate's own is not used
+        # A device-wide wait after the end event that takes longer than a few idle waits on this
+        # host means side streams outlasted the call (the trusted process measured the idle wait).
+        self.lag_ms = max(SIDE_STREAM_LAG_MS, LAG_FACTOR * warm.sync_ms)
+        self.run.details["side_stream_lag_ms"] = round(self.lag_ms, 4)
         self.kind = "cuda" if self.device.startswith("cuda") else "cpu"
         self.ref_times, self.cand_times, self.late_calls = [], [], 0
         self.overhead = {"reference_ms": [], "candidate_ms": [], "calls": 0}
@@ -381,13 +388,13 @@ class Measurement:
 
     def reference_round(self, rnd) -> dict:
         self.judge.check_reference_process(self.ref, self.run)
-        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False), self.config.run_timeout_s * 2)
+        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False, self.lag_ms), self.config.run_timeout_s * 2)
         expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
         self.stage("timing")
         return {"ref": rr, "ref_wall": wall, "expected": expected}
 
     def candidate_round(self, rnd) -> dict:
-        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs), self.left())
+        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs, self.lag_ms), self.left())
         self.stage("timing")
         return {"cand": cr, "cand_wall": wall}
 
