@@ -57,3 +57,30 @@ def test_prestart_off_starts_every_process_when_needed(judge_cache):
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(task, GOOD), (task, ALSO_GOOD)])
     assert [v.details.get("process_prestarted") for v in verdicts] == [False, False]
+
+
+
+def two_new_tasks(tag: str):
+    """Two tasks no earlier test has judged (the pool of warm reference processes outlives a test)."""
+    first = make_task(RELU_TASK + f"# {tag} first\n", name=f"{tag}_first")
+    second = make_task(RELU_TASK.replace("torch.relu(x) * 2.0", "(torch.relu(x) + 0.0) * 2.0") + f"# {tag}\n",
+                       name=f"{tag}_second")
+    return first, second
+
+
+def test_next_tasks_reference_process_is_started_ahead(judge_cache):
+    """A batch over different tasks: each next task's reference process starts while the current
+    one is judged, so its evaluation finds it waiting (no Python + torch start-up of its own)."""
+    first, second = two_new_tasks("ahead")
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
+    verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
+    assert [v.verdict for v in verdicts] == ["accepted", "accepted"], [v.to_record() for v in verdicts]
+    assert [v.details.get("reference_process_reused") for v in verdicts] == [False, True]
+    assert set(child_pids()) <= idle_pids()  # only warm references wait
+
+
+def test_without_prestart_each_new_task_starts_its_reference(judge_cache):
+    first, second = two_new_tasks("not_ahead")
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
+    verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
+    assert [v.details.get("reference_process_reused") for v in verdicts] == [False, False]

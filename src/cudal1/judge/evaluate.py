@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from ..tasks.contract import Task
-from . import sandbox
+from . import refpool, sandbox
 from .build import NEEDS_BUILD_RE, BuildResult, build_candidate, build_key, concise_build_error
 from .config import JudgeConfig
 from .device import device_name, free_cores, resolve_device
@@ -75,6 +75,7 @@ class Judge:
         self.torch_version = torch.__version__
         # evaluate_many: the job after the current one, and its process once started early.
         self._upcoming: tuple[Task, str] | None = None
+        self._spare_ref: WorkerProcess | None = None  # the next task's reference process, started ahead
         self._spare: _Slot | None = None
 
     # --- candidate processes -------------------------------------------------------------------
@@ -104,6 +105,11 @@ class Judge:
         if self._upcoming is None or not self._prestarting():
             self.close()
             return
+        try:  # the next task's reference too, when its process is not already waiting
+            self._spare_ref = refpool.prestart(self.reference_key(self._upcoming[0]), cache_root(self.config) / "live",
+                                               lambda folder: self.reference_spec(folder, self.device))
+        except OSError as e:
+            log.warning("could not start the next reference process ahead: %s", e)
         if self._spare is not None and self._spare.key == _slot_key(self._upcoming[1], self.device):
             return
         self.close()
@@ -111,6 +117,11 @@ class Judge:
             self._spare = self._start_slot(self._upcoming[1], self.device)
         except OSError as e:  # the next job then starts its own process, as without a batch
             log.warning("could not start the next candidate's process ahead: %s", e)
+
+    def reference_key(self, task: Task) -> tuple:
+        """Which warm reference processes can serve ``task`` (`refpool`): one per task, size,
+        device and thread count."""
+        return (task.source_hash, task.size, self.device, self.threads)
 
     def _prestarting(self) -> bool:
         mode = self.config.prestart_processes
@@ -250,9 +261,12 @@ class Judge:
         return Measurement(self, task, source, run, device, slot).run_all()
 
     def wait_for_spare(self):
-        """The next job's process must be idle (imports done) before anything is timed."""
+        """The next job's processes must be idle (imports done) before anything is timed."""
         if self._spare is not None:
             self._spare.proc.wait_ready(self.config.run_timeout_s)
+        spare_ref, self._spare_ref = self._spare_ref, None
+        if spare_ref is not None and spare_ref.proc is not None and spare_ref.proc.poll() is None:
+            spare_ref.wait_ready(self.config.run_timeout_s)
 
     def check_reference_process(self, proc: WorkerProcess, run: Evidence):
         """Before each reference round: nobody reniced, re-pinned, rescheduled or stopped the

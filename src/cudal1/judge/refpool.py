@@ -49,6 +49,18 @@ def acquire(key: tuple, root: Path, spec_for) -> tuple[WorkerProcess, str, bool]
     return proc, folder, False
 
 
+def prestart(key: tuple, root: Path, spec_for) -> WorkerProcess | None:
+    """Start a reference process for ``key`` ahead (spawn and imports run in the background) and
+    leave it idle in the pool, where the evaluation of that task finds it. Returns the process
+    when one was started, None when one for ``key`` already waits."""
+    with _lock:
+        if key in _idle:
+            return None
+    proc, folder, _ = acquire(key, root, spec_for)
+    release(key, proc, folder, healthy=True)
+    return proc
+
+
 def release(key: tuple, proc: WorkerProcess, folder: str, healthy: bool):
     """Give a process back after an evaluation; an unhealthy one (it failed, or the evaluation
     stopped half-way) is closed with its folder."""

@@ -194,7 +194,7 @@ class Measurement:
     # --- the stages ---------------------------------------------------------------------------
     def run_all(self) -> Timing:
         c = self.config
-        key = (self.task.source_hash, self.task.size, self.device, self.judge.threads)
+        key = self.judge.reference_key(self.task)
         self.ref, self.ref_dir, reused = refpool.acquire(key, cache_root(c) / "live",
                                                          lambda folder: self.judge.reference_spec(folder, self.device))
         self.run.details["reference_process_reused"] = reused
