@@ -17,7 +17,7 @@ from torch import fx
 
 from .analysis import tensor_meta
 from .codegen import graph_forward
-from .graph_utils import is_inplace, kind, output_node
+from .graph_utils import Rewrite, is_inplace, kind, output_node
 from .runtime import _WeightValues, helper_source
 
 # Operators whose value is not a function of their inputs alone.
@@ -52,8 +52,6 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
     or ([], None). Skipped in graphs with in-place operators (a later in-place write could
     reach a kept value) and for values that are themselves outputs (a caller could write into
     the kept tensor)."""
-    from .simplify import Rewrite
-
     if ctx["has_inplace"]:
         return [], None
     const = weight_only_nodes(gm)

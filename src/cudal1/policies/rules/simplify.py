@@ -35,6 +35,7 @@ from .analysis import TracedTask, node_dtype, node_shape
 from .codegen import GraphForward, Helper, graph_forward
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
+    Rewrite,
     arg,
     graph_has_inplace,
     is_float_tensor,
@@ -47,16 +48,6 @@ from .graph_utils import (
 )
 from .intervals import NAN_PROPAGATING, NAN_SPREADING, VIEWS, analyze
 from .runtime import _PinnedShapes, helper_source
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    rule: str
-    node: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.detail}"
 
 
 @dataclass
