@@ -115,7 +115,7 @@ def test_a_batch_is_judged_by_one_evaluate_many_and_stored(tmp_path, judge_cache
     assert set(history) == {"same", "fast", "wrong"}
     for t in result.tried:
         assert history[t.strategy].verdict == t.verdict.verdict and history[t.strategy].speedup == t.verdict.speedup
-    assert len(store.run_results(result.run_id)) == 3 and store.run(result.run_id)["status"] == "done"
+    assert len(store.run_results(result.run_id)) == 3 and store.run(result.run_id).status == "done"
     # (c) only a candidate faster beyond the noise is written, with its interval in the header
     same = result.tried[0]
     written = [p.read_text() for p in (tmp_path / "out").glob("best_*.py")]

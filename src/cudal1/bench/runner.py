@@ -173,12 +173,12 @@ def candidates_from_run(store: Store, run_id: int, tasks: list[Task] | None = No
         raise BenchError(f"no run {run_id} in {store.path} (see `cudal1 report --list`)")
     best: dict[str, tuple[float, int]] = {}
     for r in store.run_results(run_id):
-        if r["kind"] != "candidate":
+        if r.kind != "candidate":
             continue
-        v = r["verdict"]
+        v = r.verdict
         score = v.speedup if v.accepted else -1.0
-        if r["task_id"] not in best or score >= best[r["task_id"]][0]:
-            best[r["task_id"]] = (score, r["candidate_id"])
+        if r.task_id not in best or score >= best[r.task_id][0]:
+            best[r.task_id] = (score, r.candidate_id)
     out = CandidateSet(policy="user")
     suite_ids = {t.id for t in tasks or []}
     for task_id, (_, cid) in best.items():
@@ -376,33 +376,33 @@ def load_run(store: Store, run_id: int, tasks: list[Task] | None = None) -> Benc
     sources: dict[str, str] = {}
     judged = reused = 0
     for r in store.run_results(run_id):
-        reused += r["reused"]
-        judged += not r["reused"]
-        entry = by_task.setdefault(r["task_id"], {"verdict": None, "baselines": {}})
-        levels[r["task_id"]] = r["level"]
-        if r["task_id"] not in stored_tasks:
-            t = store.task_by_hash(r["task_hash"], r["size"])
+        reused += r.reused
+        judged += not r.reused
+        entry = by_task.setdefault(r.task_id, {"verdict": None, "baselines": {}})
+        levels[r.task_id] = r.level
+        if r.task_id not in stored_tasks:
+            t = store.task_by_hash(r.task_hash, r.size)
             if t is not None:
-                stored_tasks[r["task_id"]] = t
-        v = r["verdict"]
-        if r["kind"].startswith("baseline:"):
-            entry["baselines"][r["kind"][9:]] = v
+                stored_tasks[r.task_id] = t
+        v = r.verdict
+        if r.is_baseline:
+            entry["baselines"][r.kind[len("baseline:"):]] = v
             continue
         cur = entry["verdict"]
         if cur is None or (v.accepted and (not cur.accepted or (v.speedup or 0) > (cur.speedup or 0))) or (
                 not cur.accepted and not v.accepted):
             entry["verdict"] = v
-            sources[r["task_id"]] = store.candidate(r["candidate_id"]).source
+            sources[r.task_id] = store.candidate(r.candidate_id).source
     order = {t.id: i for i, t in enumerate(tasks or [])}
     ids = sorted(by_task, key=lambda i: (order.get(i, 10**9), levels.get(i, 0), _number(i), i))
     results = [TaskResult(i, levels.get(i, 0), by_task[i]["verdict"], by_task[i]["baselines"]) for i in ids]
-    baselines = tuple(b for b in run["config"].get("baselines", []) if b)
+    baselines = tuple(b for b in run.config.get("baselines", []) if b)
     if not baselines:
         seen = {k for r in results for k in r.baselines}
         baselines = tuple(b for b in BASELINES if b in seen)
     all_tasks = {**stored_tasks, **{t.id: t for t in tasks or []}}
-    return BenchResult(run_id=run_id, device_name=run["device"], baselines=baselines, results=results,
-                       tasks=all_tasks, sources=sources, status=run["status"], judged=judged, reused=reused)
+    return BenchResult(run_id=run_id, device_name=run.device, baselines=baselines, results=results,
+                       tasks=all_tasks, sources=sources, status=run.status, judged=judged, reused=reused)
 
 
 def _judge_failed(verdict: Verdict | None) -> bool:

@@ -28,7 +28,7 @@ from ..policies.llm.policy import LLMPolicy, LLMSample, SamplePlan
 from ..policies.llm.prompts import feedback_from_checker, feedback_from_failure, feedback_from_verdict
 from ..store import Candidate, Store, config_key
 from ..tasks.contract import Task, source_hash
-from .checker import CHECKER_ORIGIN, CaseDoc, catalogue_cases, check_candidate, is_suspicious, store_cases
+from .checker import CHECKER_ORIGIN, CaseDoc, CheckResult, catalogue_cases, check_candidate, is_suspicious, store_cases
 from .exemplars import PoolItem, select_exemplars
 from .options import SearchOptions
 
@@ -50,12 +50,12 @@ class SearchEntry:
     lineage: int
     verdict: Verdict | None = None
     failure: str | None = None
-    checker: dict | None = None
+    checker: CheckResult | None = None
     strategy: str = ""
 
     @property
     def checker_rejected(self) -> bool:
-        return bool(self.checker and self.checker.get("verdict") == "hack")
+        return self.checker is not None and self.checker.is_hack
 
     @property
     def accepted(self) -> bool:
@@ -120,11 +120,11 @@ class _Search:
         self.run_id = 0
         self.request_failures = 0
         self._cases: list[CaseDoc] | None = None
-        self.checked: dict[str, dict] = {}  # source hash -> checker result, so duplicates are asked once
+        self.checked: dict[str, CheckResult] = {}  # source hash -> checker result, so duplicates are asked once
 
     # --- state from the store ----------------------------------------------------------------
     def load(self) -> None:
-        self.hack_hashes = {h["source_hash"] for h in self.store.hacks() if h.get("task_id") == self.task.id}
+        self.hack_hashes = {h.source_hash for h in self.store.hacks(self.task.id)}
         seen: dict[int, SearchEntry] = {}
         for attempt in self.store.history(self.task.id, device=self.device_name, size=self.task.size):
             cand = self.store.candidate(attempt.candidate_id) if attempt.candidate_id is not None else None
@@ -134,9 +134,9 @@ class _Search:
                     attempt.candidate_id, attempt.source, int(meta.get("round", 0)), int(meta.get("lineage", 0)),
                     strategy=cand.strategy)
                 entry.verdict = attempt.verdict
-                entry.checker = meta.get("checker")
+                entry.checker = CheckResult.from_json(meta["checker"]) if meta.get("checker") else None
                 if entry.checker is None and source_hash(attempt.source) in self.hack_hashes and attempt.verdict.accepted:
-                    entry.checker = {"verdict": "hack", "reason": "confirmed hack in the store"}
+                    entry.checker = CheckResult("hack", "confirmed hack in the store")
                 seen[attempt.candidate_id] = entry
             elif self._same_measurement(attempt):
                 self.others.append(attempt)
@@ -176,7 +176,7 @@ class _Search:
         if entry.failure:
             self.feedback[entry.lineage] = feedback_from_failure(entry.failure)
         elif entry.checker_rejected:
-            self.feedback[entry.lineage] = feedback_from_checker(entry.checker.get("reason", ""))
+            self.feedback[entry.lineage] = feedback_from_checker(entry.checker.reason)
         elif entry.verdict is not None:
             fb = feedback_from_verdict(entry.verdict)
             if fb:
@@ -313,22 +313,22 @@ class _Search:
             self._cases = catalogue_cases()
         return self._cases + store_cases(self.store.hacks())
 
-    def _check(self, entry: SearchEntry, best_before: float | None) -> dict:
+    def _check(self, entry: SearchEntry, best_before: float | None) -> CheckResult:
         h = source_hash(entry.source)
         if h in self.hack_hashes:  # already a confirmed hack: no need to ask again
-            entry.checker = {"verdict": "hack", "reason": "a confirmed hack in the store", "reused": True}
+            entry.checker = CheckResult("hack", "a confirmed hack in the store", reused=True)
         elif h in self.checked:
-            entry.checker = {**self.checked[h], "reused": True}
+            entry.checker = dataclasses.replace(self.checked[h], reused=True)
         else:
             self.progress(f"checker: candidate {entry.candidate_id} at {entry.verdict.speedup:.2f}x")
             result = check_candidate(self.backend, self.task, entry.source, entry.verdict.speedup, self.cases(),
                                      best_before=best_before)
-            entry.checker = self.checked[h] = result.to_json()
+            entry.checker = self.checked[h] = result
             if result.is_hack:
                 self.store.add_hack(self.task.id, entry.source, result.reason or "the adversarial checker found a hack",
                                     origin=f"{CHECKER_ORIGIN}:candidate-{entry.candidate_id}")
                 self.hack_hashes.add(h)
-        self.store.update_candidate_meta(entry.candidate_id, {"checker": entry.checker})
+        self.store.update_candidate_meta(entry.candidate_id, {"checker": entry.checker.to_json()})
         return entry.checker
 
 
@@ -414,9 +414,9 @@ def to_optimize_result(outcome: LLMSearchOutcome, device: str, device_name: str,
         "malformed": [{"candidate_id": e.candidate_id, "round": e.round + 1, "lineage": e.lineage + 1,
                        "reason": e.failure} for e in outcome.entries if e.failure],
         "checker_rejected": [{"candidate_id": e.candidate_id, "round": e.round + 1, "lineage": e.lineage + 1,
-                              "judge_speedup": e.verdict.speedup, "reason": (e.checker or {}).get("reason", "")}
+                              "judge_speedup": e.verdict.speedup, "reason": e.checker.reason}
                              for e in outcome.entries if e.checker_rejected],
-        "checked": [{"candidate_id": e.candidate_id, **{k: v for k, v in e.checker.items() if k != "reason"}}
+        "checked": [{"candidate_id": e.candidate_id, **{k: v for k, v in e.checker.to_json().items() if k != "reason"}}
                     for e in outcome.entries if e.checker],
     }
     return OptimizeResult(task=outcome.task, device=device, device_name=device_name, policy=POLICY, tried=tried,
