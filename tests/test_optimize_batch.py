@@ -14,7 +14,7 @@ import pytest
 from cudal1.judge import Judge, JudgeConfig
 from cudal1.judge.verdict import Finding, Verdict
 from cudal1.policies.base import Proposal
-from cudal1.search import OptimizeResult, SearchOptions, TriedCandidate, optimize, write_outputs
+from cudal1.search import Attempt, OptimizeResult, SearchOptions, optimize, write_outputs
 from cudal1.search.optimize import faster_than_reference
 from cudal1.store import Store
 from cudal1.tasks import resolve_task
@@ -157,7 +157,7 @@ def _verdict(speedup: float, ci: tuple[float, float] | None, findings: tuple[Fin
 def _result(tmp_path, *tried: tuple[str, Verdict]) -> OptimizeResult:
     task = Task(id="level1/1_T", level=1, name="T", source=TASK, source_hash=source_hash(TASK))
     return OptimizeResult(task=task, device="cpu", device_name="CPU", policy="listed",
-                          tried=[TriedCandidate(source=f"# {name}\n", strategy=name, verdict=v) for name, v in tried])
+                          tried=[Attempt(source=f"# {name}\n", strategy=name, verdict=v) for name, v in tried])
 
 
 def test_an_interval_reaching_one_is_not_faster_and_not_written(tmp_path):

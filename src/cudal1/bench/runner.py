@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ..judge.config import JudgeConfig
 from ..judge.verdict import Verdict
+from ..search.judging import Recording, judge_and_store
 from ..store import Candidate, Store, config_key
+from ..store.records import Attempt
 from ..tasks.contract import Task
 from ..tasks.loader import LEVEL_DIR_RE, TASK_FILE_RE, load_suite
 from .baselines import BASELINES, baseline_source
@@ -312,51 +314,52 @@ def _bench(options, store, config, progress, backend, tasks, cands, notes, missi
     else:
         run_id = store.start_run("bench", run_config, dev_name, torch.__version__)
 
-    # Build the job list; link verdicts the store already has.
-    jobs: list[tuple[Task, str]] = []
-    job_info: list[tuple[Task, str, int]] = []  # (task, kind, candidate id)
-    reused = 0
+    # Baselines first, then the candidate, task by task; verdicts the store already has are reused.
+    items: list[tuple[Task, Candidate]] = []
     for task in tasks:
-        store.add_task(task)
-        wanted = [(f"baseline:{b}", baseline_source(task, b), "baseline", b) for b in options.baselines]
+        items += [(task, Candidate(task.id, baseline_source(task, b), policy="baseline", strategy=b))
+                  for b in options.baselines]
         if task.id in cands.sources:
-            wanted.append(("candidate", cands.sources[task.id], cands.policy, ""))
-        for kind, source, policy, strategy in wanted:
-            cand = Candidate(task_id=task.id, source=source, policy=policy, strategy=strategy,
-                             meta=cands.meta.get(task.id, {}) if kind == "candidate" else {})
-            if not options.fresh:
-                vid = store.find_verdict_id(task.source_hash, task.size, cand.source_hash, dev_name, key)
-                if vid is not None and not _judge_failed(store.verdict(vid)):
-                    store.link_verdict(run_id, vid, kind)
-                    reused += 1
-                    continue
-            cid = store.find_candidate(task.id, cand.source_hash, policy=policy) or store.add_candidate(cand)
-            jobs.append((task, source))
-            job_info.append((task, kind, cid))
-
-    if progress:
-        progress(BenchEvent("start", total=len(jobs), reused=reused, missing=tuple(missing)))
+            items.append((task, Candidate(task.id, cands.sources[task.id], policy=cands.policy,
+                                          meta=cands.meta.get(task.id, {}))))
+    todo: list[int] = []
+    judged_now: set[int] = set()
     done = 0
 
-    def on_result(index: int, verdict: Verdict) -> None:
+    def on_start(indices: list[int]) -> None:
+        todo.extend(indices)
+        judged_now.update(indices)
+        if progress:
+            progress(BenchEvent("start", total=len(todo), reused=len(items) - len(todo), missing=tuple(missing)))
+
+    def on_attempt(i: int, attempt: Attempt) -> None:
         nonlocal done
-        task, kind, cid = job_info[index]
-        store.add_verdict(cid, verdict, run_id, task=task, config_key=key, device_name=dev_name, kind=kind)
+        if i not in judged_now:
+            return
         done += 1
         if progress:
-            progress(BenchEvent("result", done=done, total=len(jobs), task_id=task.id, job=kind, verdict=verdict))
+            task, cand = items[i]
+            progress(BenchEvent("result", done=done, total=len(todo), task_id=task.id, job=cand.run_kind,
+                                verdict=attempt.verdict))
+
+    failures: list = []
+
+    def evaluate(jobs, on_result) -> None:
+        failures.extend(backend.run(jobs, on_result))
 
     status = "interrupted"
     try:
-        failures = backend.run(jobs, on_result)
+        judge_and_store(items, evaluate, Recording(store, dev_name, key, run_id, reuse=not options.fresh),
+                        on_start=on_start, on_attempt=on_attempt)
         status = "done" if not failures else "incomplete"
     finally:
         store.finish_run(run_id, status)
     result = load_run(store, run_id, tasks=tasks)
     result.sources = {t.id: cands.sources[t.id] for t in tasks if t.id in cands.sources}
     result.notes = notes
-    result.failures = [f"{job_info[f.index][0].id} ({job_info[f.index][1]}): {f.reason}" for f in failures]
-    result.judged, result.reused, result.status = done, reused, status
+    failed = [(items[todo[f.index]], f.reason) for f in failures]
+    result.failures = [f"{task.id} ({cand.run_kind}): {reason}" for (task, cand), reason in failed]
+    result.judged, result.reused, result.status = done, len(items) - len(todo), status
     return result
 
 
@@ -403,11 +406,6 @@ def load_run(store: Store, run_id: int, tasks: list[Task] | None = None) -> Benc
     all_tasks = {**stored_tasks, **{t.id: t for t in tasks or []}}
     return BenchResult(run_id=run_id, device_name=run.device, baselines=baselines, results=results,
                        tasks=all_tasks, sources=sources, status=run.status, judged=judged, reused=reused)
-
-
-def _judge_failed(verdict: Verdict | None) -> bool:
-    """A verdict that records the judge's own crash, not the candidate's: judged again on resume."""
-    return verdict is not None and any(f.id == "crash" and f.message.startswith("judge error") for f in verdict.findings)
 
 
 def _number(task_id: str) -> int:

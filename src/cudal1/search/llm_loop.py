@@ -30,6 +30,7 @@ from ..store import Candidate, Store, config_key
 from ..tasks.contract import Task, source_hash
 from .checker import CHECKER_ORIGIN, CaseDoc, CheckResult, catalogue_cases, check_candidate, is_suspicious, store_cases
 from .exemplars import PoolItem, select_exemplars
+from .judging import Recording, judge_and_store
 from .options import SearchOptions
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class SearchEntry:
     failure: str | None = None
     checker: CheckResult | None = None
     strategy: str = ""
+    reused: bool = False  # the verdict came from the store, not from judging it now
 
     @property
     def checker_rejected(self) -> bool:
@@ -205,49 +207,30 @@ class _Search:
         if not proposals:
             return []
         self.progress(f"seeding with {len(proposals)} LLM-free candidate(s)")
-        ids = []
-        for p in proposals:
-            ids.append(self.store.add_candidate(Candidate(
-                task_id=self.task.id, source=p.source, policy=SEED_POLICY, strategy=p.strategy, notes=p.notes,
-                parents=p.parents, meta={"seed_for": self.key, "components": list(p.components)})))
-        verdicts = self._judge([p.source for p in proposals], ids, best_before=None)
-        seeds = [Attempt(p.source, v, p.strategy, cid) for p, v, cid in zip(proposals, verdicts, ids, strict=True)]
+        seeds = self._judge([Candidate.from_proposal(self.task.id, p, SEED_POLICY, {"seed_for": self.key})
+                             for p in proposals], best_before=None)
         self.others.extend(seeds)
         return seeds
 
     # --- judging -------------------------------------------------------------------------------
-    def _judge(self, sources: list[str], candidate_ids: list[int], best_before: float | None) -> list[Verdict]:
-        """Verdicts for the sources: reused from the store when this exact source was judged
-        under the same task, size, device and judge config; judged (and stored) otherwise."""
-        verdicts: list[Verdict | None] = [None] * len(sources)
-        todo: dict[str, list[int]] = {}
-        for i, src in enumerate(sources):
-            old = self.store.find_verdict(self.task.source_hash, self.task.size, source_hash(src), self.device_name,
-                                          self.config_key)
-            if old is not None:
-                verdicts[i] = old
-                self._store_verdict(candidate_ids[i], dataclasses.replace(old, details={**old.details, "reused": True}))
-            else:
-                todo.setdefault(src, []).append(i)
-        if todo:
-            config = dataclasses.replace(self.judge_config, best_speedup=best_before)
-            judge = Judge(self.judge.device, config)
-            jobs = [(self.task, src) for src in todo]
-            slots = list(todo.values())
+    def _judge(self, candidates: list[Candidate], best_before: float | None,
+               candidate_ids: list[int] | None = None) -> list[Attempt]:
+        """Attempts for the candidates through `judge_and_store`: a stored verdict of the same
+        source under the same task, size, device and judge config is reused, the rest judged."""
+        judge = Judge(self.judge.device, dataclasses.replace(self.judge_config, best_speedup=best_before))
+        judged = 0
 
-            def on_result(k: int, verdict: Verdict) -> None:
-                for i in slots[k]:
-                    verdicts[i] = verdict
-                    self._store_verdict(candidate_ids[i], verdict)
-                self.progress(f"judged {k + 1}/{len(jobs)}: {verdict.verdict}"
-                              + (f" {verdict.speedup:.2f}x" if verdict.speedup else ""))
+        def on_attempt(i: int, attempt: Attempt) -> None:
+            nonlocal judged
+            if not attempt.reused:
+                judged += 1
+                v = attempt.verdict
+                self.progress(f"judged {judged}: {v.verdict}" + (f" {v.speedup:.2f}x" if v.speedup else ""))
 
-            judge.evaluate_many(jobs, on_result=on_result)
-        return verdicts  # type: ignore[return-value]
-
-    def _store_verdict(self, candidate_id: int, verdict: Verdict) -> None:
-        self.store.add_verdict(candidate_id, verdict, self.run_id, task=self.task, config_key=self.config_key,
-                               device_name=self.device_name)
+        recording = Recording(self.store, self.device_name, self.config_key, self.run_id)
+        return judge_and_store([(self.task, c) for c in candidates],
+                               lambda jobs, on_result: judge.evaluate_many(jobs, on_result=on_result),
+                               recording, candidate_ids=candidate_ids, on_attempt=on_attempt)  # type: ignore[return-value]
 
     # --- one round -----------------------------------------------------------------------------
     def plans(self, round_index: int) -> list[SamplePlan]:
@@ -278,9 +261,10 @@ class _Search:
             if entry.failure is None:
                 to_judge.append(entry)
         if to_judge:
-            verdicts = self._judge([e.source for e in to_judge], [e.candidate_id for e in to_judge], best_before)
-            for e, v in zip(to_judge, verdicts, strict=True):
-                e.verdict = v
+            attempts = self._judge([Candidate(self.task.id, e.source, POLICY, e.strategy) for e in to_judge], best_before,
+                                   [e.candidate_id for e in to_judge])
+            for e, a in zip(to_judge, attempts, strict=True):
+                e.verdict, e.reused = a.verdict, a.reused
         for e in new:
             if e.verdict is not None and e.verdict.accepted and is_suspicious(e.verdict.speedup, best_before):
                 self._check(e, best_before)
@@ -301,10 +285,8 @@ class _Search:
         if failure:
             meta["failure"] = failure
         source = s.proposal.source if not failure else s.parsed.source  # a truncated answer keeps its partial code
-        p = s.proposal
-        cid = self.store.add_candidate(Candidate(
-            task_id=self.task.id, source=source, policy=POLICY, strategy=p.strategy, parents=p.parents,
-            prompt=p.prompt, response=p.response, template_version=p.template_version, notes=p.notes, meta=meta))
+        p = dataclasses.replace(s.proposal, source=source)
+        cid = self.store.add_candidate(Candidate.from_proposal(self.task.id, p, POLICY, meta))
         return SearchEntry(cid, source, round_index, s.plan.lineage, failure=failure, strategy=p.strategy)
 
     # --- the adversarial checker ---------------------------------------------------------------
@@ -395,17 +377,17 @@ def to_optimize_result(outcome: LLMSearchOutcome, device: str, device_name: str,
     (seeds, and the LLM's judged candidates in order); candidates the checker found to be hacks
     are left out of ``tried`` (so they can never be the written best) and listed, like the
     malformed answers, under ``extra``."""
-    from .optimize import OptimizeResult, TriedCandidate
+    from .optimize import OptimizeResult
 
-    tried = [TriedCandidate(source=a.source, strategy=a.strategy or SEED_POLICY, verdict=a.verdict,
-                            candidate_id=a.candidate_id, policy=SEED_POLICY) for a in outcome.seeds]
+    tried = [dataclasses.replace(a, strategy=a.strategy or SEED_POLICY, policy=SEED_POLICY, notes="", reused=False)
+             for a in outcome.seeds]
     resumed = outcome.resumed_rounds
     for e in outcome.entries:
         if e.verdict is None or e.checker_rejected:
             continue
-        tried.append(TriedCandidate(
+        tried.append(Attempt(
             source=e.source, strategy=f"{e.strategy or POLICY} r{e.round + 1}.{e.lineage + 1}", verdict=e.verdict,
-            candidate_id=e.candidate_id, policy=POLICY, reused=e.round < resumed or bool(e.verdict.details.get("reused")),
+            candidate_id=e.candidate_id, policy=POLICY, reused=e.round < resumed or e.reused,
             notes=f"round {e.round + 1}, lineage {e.lineage + 1}"))
     extra = {
         "rounds": {"done_now": outcome.rounds_done, "resumed_from": resumed},

@@ -309,6 +309,30 @@ class Store:
                 raise KeyError(f"no verdict with id {verdict_id}")
             self._link(db, run_id, verdict_id, row["task_id"], kind, True, row["task_hash"], row["size"])
 
+    def reuse_verdict(self, verdict_id: int, candidate_id: int, run_id: int | None = None,
+                      kind: str = "candidate") -> Verdict:
+        """Let an earlier verdict stand for candidate ``candidate_id`` (the same source, judged
+        under the same key). When it was judged for that very candidate it is linked into
+        ``run_id``; otherwise it is recorded again for this candidate (so each candidate keeps
+        its verdict, as a resumed search expects), and listed as reused in ``run_id``."""
+        with self._write() as db:
+            row = db.execute("SELECT candidate_id, task_hash, size FROM verdicts WHERE id = ?", (verdict_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no verdict with id {verdict_id}")
+            cand = db.execute("SELECT task_id FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+            if cand is None:
+                raise KeyError(f"no candidate with id {candidate_id} in {self.path}")
+            if int(row["candidate_id"]) != candidate_id:
+                cur = db.execute(
+                    f"INSERT INTO verdicts (candidate_id, run_id, task_id, created, {_VERDICT_COPY})"
+                    f" SELECT ?, ?, ?, ?, {_VERDICT_COPY} FROM verdicts WHERE id = ?",
+                    (candidate_id, run_id, cand["task_id"], time.time(), verdict_id),
+                )
+                verdict_id = int(cur.lastrowid)
+            if run_id is not None:
+                self._link(db, run_id, verdict_id, cand["task_id"], kind, True, row["task_hash"], row["size"])
+        return self.verdict(verdict_id)
+
     # --- history for policies ------------------------------------------------------------
     def history(self, task_id: str, device: str | None = None, size: str | None = None) -> list[Attempt]:
         """Earlier judged candidates of the task, oldest first (baselines excluded).
@@ -468,6 +492,14 @@ class Store:
 _RUNS_SQL = (
     "SELECT r.*, (SELECT COUNT(DISTINCT v.candidate_id) FROM run_items i JOIN verdicts v ON v.id = i.verdict_id"
     " WHERE i.run_id = r.id AND i.kind = 'candidate') AS candidates FROM runs r"
+)
+
+
+# The columns of a verdict that a copy for another candidate keeps (`Store.reuse_verdict`).
+_VERDICT_COPY = (
+    "task_hash, size, candidate_hash, device_name, config_key, verdict, correct, speedup, ref_ms, candidate_ms,"
+    " max_abs_error, findings, device, torch, kernels, build_s, eval_s, details, speedup_low, speedup_high,"
+    " ref_cv, candidate_cv, floor_ms"
 )
 
 

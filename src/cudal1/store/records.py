@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from ..judge.verdict import Verdict
+from ..judge.verdict import Verdict, faster_than_reference
 from ..tasks.contract import source_hash
+
+LOWER_PRECISION_IDS = ("lower-precision", "lower-precision-flags")
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,23 @@ class Candidate:
     # Technique tags (e.g. "cuda-graph", "fusion"), filled by the explain layer.
     tags: tuple[str, ...] = field(default=(), compare=False)
 
+    @classmethod
+    def from_proposal(cls, task_id: str, proposal, policy: str, meta: dict | None = None) -> "Candidate":
+        """A policy's `Proposal` (policies/base.py, a layer below: not imported here) as the
+        store keeps it, its components and precision in ``meta``."""
+        p = proposal
+        return cls(task_id=task_id, source=p.source, policy=policy, strategy=p.strategy, parents=p.parents,
+                   prompt=p.prompt, response=p.response, template_version=p.template_version, notes=p.notes,
+                   meta={"components": list(p.components), "lower_precision": p.lower_precision, **(meta or {})})
+
     @property
     def source_hash(self) -> str:
         return source_hash(self.source)
+
+    @property
+    def run_kind(self) -> str:
+        """How a run lists this candidate's verdict: ``baseline:<kind>`` for a baseline, else ``candidate``."""
+        return f"baseline:{self.strategy}" if self.policy == "baseline" else "candidate"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -46,22 +62,55 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Attempt:
-    """An earlier candidate of the task with the judge's verdict (and its store id, if any)."""
+    """A judged candidate: its source and provenance with the judge's verdict (and its store id,
+    if any). What a search tries, what policies see as history, what a judging batch returns.
+
+    ``reused``: the verdict came from the store (the same source judged under the same task,
+    size, device and judge settings) instead of being judged now."""
 
     source: str
     verdict: Verdict
     strategy: str = ""
     candidate_id: int | None = None
+    policy: str = ""
+    notes: str = ""
+    components: tuple[str, ...] = ()
+    lower_precision: bool = False
+    reused: bool = False
+
+    @classmethod
+    def of(cls, candidate: Candidate, verdict: Verdict, candidate_id: int | None = None,
+           reused: bool = False) -> "Attempt":
+        meta = candidate.meta
+        return cls(source=candidate.source, verdict=verdict, strategy=candidate.strategy, candidate_id=candidate_id,
+                   policy=candidate.policy, notes=candidate.notes, components=tuple(meta.get("components", ())),
+                   lower_precision=bool(meta.get("lower_precision")), reused=reused)
 
     @property
     def speedup(self) -> float | None:
         return self.verdict.speedup
+
+    @property
+    def faster(self) -> bool:
+        """Faster than the reference beyond the noise (`faster_than_reference`)."""
+        return faster_than_reference(self.verdict)
+
+    @property
+    def is_lower_precision(self) -> bool:
+        return self.lower_precision or bool(self.verdict.details.get("lower_precision")) or any(
+            f.id in LOWER_PRECISION_IDS for f in self.verdict.findings)
 
 
 def _from_fields(cls, d: dict, **converted):
     """``cls`` from a JSON dict: its own fields only, ``converted`` replacing raw values."""
     names = {f.name for f in fields(cls)}
     return cls(**{**{k: v for k, v in d.items() if k in names}, **converted})
+
+
+def _json_with_verdict(record) -> dict:
+    """A record's fields as JSON, its ``verdict`` as the store keeps it (`Verdict.to_record`)."""
+    return {**{f.name: getattr(record, f.name) for f in fields(record) if f.name != "verdict"},
+            "verdict": record.verdict.to_record()}
 
 
 @dataclass(frozen=True)
@@ -116,8 +165,7 @@ class RunItem:
         return self.kind.startswith("baseline:")
 
     def to_json(self) -> dict:
-        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "verdict"},
-                "verdict": self.verdict.to_record()}
+        return _json_with_verdict(self)
 
     @classmethod
     def from_json(cls, d: dict) -> "RunItem":
@@ -132,12 +180,9 @@ class Baseline:
     kind: str
     verdict: Verdict
 
-    def to_json(self) -> dict:
-        return {"task_id": self.task_id, "kind": self.kind, "verdict": self.verdict.to_record()}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Baseline":
-        return cls(d["task_id"], d["kind"], Verdict.from_json(d["verdict"]))
+    # The same conversions as RunItem's: its fields, the verdict as the store keeps it.
+    to_json = RunItem.to_json
+    from_json = classmethod(RunItem.from_json.__func__)
 
 
 @dataclass(frozen=True)
