@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 
@@ -10,6 +11,7 @@ import pytest
 from cudal1.judge.verdict import Finding, KernelShare, Verdict
 from cudal1.store import SCHEMA_VERSION, Candidate, Store, config_key
 from cudal1.store import migrations
+from cudal1.store.records import Baseline, Hack
 from cudal1.tasks import Task, source_hash
 
 REF = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x * 2\n"
@@ -132,21 +134,24 @@ def test_history_and_best(store):
 def test_runs_results_and_baselines(store):
     task = _task()
     rid = store.start_run("bench", {"suite": "builtin"}, "Dev", "2.x")
-    assert store.run(rid)["status"] == "running"
+    assert store.run(rid).status == "running"
     cid = store.add_candidate(Candidate(task.id, "a"))
     vid = store.add_verdict(cid, _verdict(), rid, task=task, device_name="Dev")
     store.add_baseline(rid, task, "eager", _verdict(speedup=1.0), device_name="Dev")
     rid2 = store.start_run("bench", {"suite": "builtin"}, "Dev", "2.x")
     store.link_verdict(rid2, vid)
     res = store.run_results(rid)
-    assert [r["kind"] for r in res] == ["candidate", "baseline:eager"]
-    assert res[0]["level"] == 1 and res[0]["verdict"].speedup == 1.5 and not res[0]["reused"]
+    assert [r.kind for r in res] == ["candidate", "baseline:eager"]
+    assert res[0].level == 1 and res[0].verdict.speedup == 1.5 and not res[0].reused
     res2 = store.run_results(rid2)
-    assert len(res2) == 1 and res2[0]["reused"] and res2[0]["verdict_id"] == vid
-    assert store.baselines(rid) == [{"task_id": task.id, "kind": "eager", "verdict": _verdict(speedup=1.0)}]
+    assert len(res2) == 1 and res2[0].reused and res2[0].verdict_id == vid
+    assert store.baselines(rid) == [Baseline(task.id, "eager", _verdict(speedup=1.0))]
     store.finish_run(rid)
-    assert store.run(rid)["status"] == "done" and store.run(rid)["finished"] is not None
-    assert [r["id"] for r in store.runs("bench")] == [rid2, rid]
+    assert store.run(rid).status == "done" and store.run(rid).finished is not None
+    assert [r.id for r in store.runs("bench")] == [rid2, rid]
+    # every record the store returns survives a JSON round trip
+    for record in [*res, *res2, *store.baselines(rid), *store.runs()]:
+        assert type(record).from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
 def test_resumable_run(store):
@@ -168,8 +173,10 @@ def test_hacks_case_base(store):
     store.add_hack("level1/9_Double", "src2", "lazy tensor", "human")
     assert h1 == h2
     hacks = store.hacks()
-    assert [h["reason"] for h in hacks] == ["side stream", "lazy tensor"]
-    assert hacks[0]["source_hash"] == source_hash("src1")
+    assert [h.reason for h in hacks] == ["side stream", "lazy tensor"]
+    assert hacks[0].source_hash == source_hash("src1")
+    assert [h.reason for h in store.hacks("level1/0_Other")] == []
+    assert Hack.from_json(json.loads(json.dumps(hacks[1].to_json()))) == hacks[1]
 
 
 def test_config_key_ignores_cache_settings():

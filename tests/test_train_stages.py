@@ -104,7 +104,7 @@ def test_sft_data_keeps_only_judged_correct_answers(tmp_path, monkeypatch):
         assert all(r["verdict"] == "accepted" for r in records)
         store = Store(cfg.db)
         hacks = store.hacks()
-        assert len(hacks) == 1 and hacks[0]["task_id"] == "level1/19_Swish"
+        assert len(hacks) == 1 and hacks[0].task_id == "level1/19_Swish"
         assert len(store.history("level1/19_Swish")) == 2
         # A rerun resumes: every task already has its records, so no teacher request goes out.
         sent = len(teacher.requests)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 VERDICTS = ("accepted", "incorrect", "rejected", "build_error", "runtime_error", "timeout")
 SEVERITIES = ("reject", "warn")
+NOT_SIGNIFICANT = "speedup-not-significant"  # the judge's finding: the speedup's interval contains 1.0
 VERDICT_FIELDS = (
     "verdict", "correct", "speedup", "ref_ms", "candidate_ms", "max_abs_error", "findings",
     "device", "torch", "kernels", "build_s", "eval_s", "speedup_ci", "ref_cv", "candidate_cv", "floor_ms",
@@ -152,3 +153,21 @@ class Verdict:
     @classmethod
     def loads(cls, s: str) -> "Verdict":
         return cls.from_json(json.loads(s))
+
+
+def faster_than_reference(verdict: Verdict) -> bool:
+    """Whether the judge showed the candidate faster than the reference beyond the timing noise.
+
+    That is `Verdict.significant`: accepted, and the whole 95% interval of the speedup above
+    1.0 (a candidate at 1.04x [0.97-1.11] may be no faster at all, and writing it as the best
+    would hand the user a rewrite for nothing). A verdict without an interval (``speedup_ci``
+    None: judged before the judge measured intervals, or read back from a store that does not
+    keep them) falls back to its point speedup above 1.0, the rule it was judged under; refusing
+    it would discard a measured result that only a full re-evaluation could replace. Its
+    ``speedup-not-significant`` finding, which the judge adds when the interval contains 1.0 and
+    which the store keeps, still counts.
+    """
+    if verdict.speedup_ci is None:
+        return (verdict.accepted and verdict.speedup is not None and verdict.speedup > 1.0
+                and NOT_SIGNIFICANT not in verdict.finding_ids())
+    return verdict.significant

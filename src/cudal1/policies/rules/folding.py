@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import operator
 import warnings
+from collections.abc import Mapping
 
 from torch import fx
 
 from .analysis import tensor_meta
 from .codegen import graph_forward
-from .graph_utils import is_inplace, kind, output_node
+from .graph_utils import Rewrite, is_inplace, kind, output_node
 from .runtime import _WeightValues, helper_source
 
 # Operators whose value is not a function of their inputs alone.
@@ -44,24 +45,23 @@ def weight_only_nodes(gm: fx.GraphModule) -> set[fx.Node]:
     return const
 
 
-def fold_weight_values(gm: fx.GraphModule, ctx: dict):
+def fold_weight_values(gm: fx.GraphModule, ctx: Mapping[str, object]):
     """Replace each weight-only value the forward uses by a lookup in `_WeightValues`. (exact)
 
     The folded function is the original subgraph, node for node, run on the same tensors; the
-    only change is when it runs. Returns (rewrites, module-level source of the fold function)
-    or ([], None). Skipped in graphs with in-place operators (a later in-place write could
+    only change is when it runs. Returns (rewrites, module-level source of the fold function,
+    the `_WeightValues` that the graph's ``_weight_values`` attribute must hold for analysis
+    runs here; the caller attaches it) or ([], None, None). Skipped in graphs with in-place operators (a later in-place write could
     reach a kept value) and for values that are themselves outputs (a caller could write into
     the kept tensor)."""
-    from .simplify import Rewrite
-
     if ctx["has_inplace"]:
-        return [], None
+        return [], None, None
     const = weight_only_nodes(gm)
     out = output_node(gm)
     roots = [n for n in gm.graph.nodes if n in const and n.op != "get_attr" and tensor_meta(n) is not None
              and any(u not in const for u in n.users) and out not in n.users]
     if not roots:
-        return [], None
+        return [], None, None
     needed: set[fx.Node] = set()
     stack = list(roots)
     while stack:
@@ -79,7 +79,6 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
             env[n] = fold.node_copy(n, lambda a: env[a])
     fold.output(tuple(env[r] for r in roots))
     fold_gm = fx.GraphModule(gm, fold)
-    gm._weight_values = _WeightValues(fold_gm)  # what analysis runs here; the candidate gets the source below
     first = next(n for n in gm.graph.nodes if n.op != "placeholder")
     with gm.graph.inserting_before(first), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
@@ -95,4 +94,4 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
     fn = graph_forward(fold_gm, FOLD_FUNCTION).method.replace(f"def {FOLD_FUNCTION}(self, ", f"def {FOLD_FUNCTION}(", 1)
     fn = fn.replace(f"def {FOLD_FUNCTION}(self)", f"def {FOLD_FUNCTION}()", 1)
     source = helper_source(_WeightValues) + "\n\n" + "# The weight-only part of the forward, node for node.\n" + fn
-    return rewrites, source
+    return rewrites, source, _WeightValues(fold_gm)  # what analysis runs here; the candidate gets the source

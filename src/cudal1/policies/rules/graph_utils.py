@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
@@ -122,3 +123,15 @@ def output_node(gm: fx.GraphModule) -> fx.Node:
 def float_dtype(node) -> torch.dtype | None:
     tm = tensor_meta(node)
     return tm.dtype if tm is not None else None
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One change a rule made to a graph (shared by every rule module, so none imports another)."""
+
+    rule: str
+    node: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
