@@ -306,6 +306,8 @@ def main() -> int:
                 "judge_evaluations": r.judge_evaluations,
                 "evaluations_per_s": round(r.judge_evaluations / r.judge_seconds, 3) if r.judge_seconds else None,
                 "judge_share_of_time": round(r.judge_seconds / r.train_seconds, 3) if r.train_seconds else None,
+                "outcomes": r.outcomes,
+                "accepted_share": round(r.outcomes.get("accepted", 0) / max(1, sum(r.outcomes.values())), 3),
                 "mean_raw_reward": [round(x, 3) for x in r.rewards[:3]] + (["..."] if len(r.rewards) > 6 else [])
                 + [round(x, 3) for x in r.rewards[-3:]],
                 "peak_gpu_gib": gpu_peak_gib()}

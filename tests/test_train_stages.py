@@ -152,6 +152,7 @@ def test_grpo_step_on_real_judge_rewards(sft_result, tmp_path):
     result = run_rl(cfg)
     assert result.global_step == 1
     assert result.judge_evaluations >= 1 and len(result.rewards) == 1
+    assert sum(result.outcomes.values()) == cfg.num_generations  # every completion has an outcome
     store = Store(cfg.db)
     judged = store.history("level1/1_Square_Matmul") + store.history("level1/19_Swish")
     assert judged and {a.strategy for a in judged} == {"rl"}

@@ -49,6 +49,7 @@ class RLResult:
     judge_evaluations: int = 0
     judge_seconds: float = 0.0
     rewards: list = field(default_factory=list)  # mean raw reward per reward call
+    outcomes: dict = field(default_factory=dict)  # completions per outcome (accepted, rejected, ...) over the run
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -157,9 +158,12 @@ def run_rl(cfg: RLConfig, progress: Callable[[str], None] | None = None, callbac
     exemplar_device = device_name(judge_device)
     writer = MetricsWriter(out, "rl")
     raw_means: list[float] = []
+    outcomes: dict[str, int] = {}
 
     def on_stats(stats):
         raw_means.append(stats.raw_mean)
+        for status, n in stats.counts.items():
+            outcomes[status] = outcomes.get(status, 0) + n
         if progress:
             progress(f"reward call {len(raw_means)}: raw mean {stats.raw_mean:.3f}, {stats.counts}")
 
@@ -194,4 +198,4 @@ def run_rl(cfg: RLConfig, progress: Callable[[str], None] | None = None, callbac
     writer.close()
     recorder.finish()
     return RLResult(str(out), final, trainer.state.global_step, ckpt, seconds, pool.counters.evaluations,
-                    pool.counters.seconds, raw_means)
+                    pool.counters.seconds, raw_means, outcomes)
