@@ -70,16 +70,16 @@ def render(v: Verdict, task_id: str) -> None:
     t.add_row("reference / candidate", f"{_ms(v.ref_ms)} / {_ms(v.candidate_ms)}")
     t.add_row("call-time CV (ref / cand)", f"{_pct(v.ref_cv)} / {_pct(v.candidate_cv)}")
     t.add_row("timing floor", floor_line(v))
-    spread = v.details.get("candidate_spread") or {}
+    spread = v.details.candidate_spread or {}
     if spread.get("iqr_over_median") is not None:
         t.add_row("candidate spread", f"IQR/median {spread['iqr_over_median'] * 100:.1f}%")
     t.add_row("max abs error", f"{v.max_abs_error:.3g}" if v.max_abs_error is not None else "-")
-    t.add_row("within 1e-4", str(v.details.get("strict_tol_ok", "-")))
+    t.add_row("within 1e-4", "-" if v.details.strict_tol_ok is None else str(v.details.strict_tol_ok))
     t.add_row("device / torch", f"{v.device} / {v.torch}")
-    t.add_row("sandbox", v.details.get("sandbox_applied") or v.details.get("sandbox", "-"))
+    t.add_row("sandbox", v.details.sandbox_applied or v.details.sandbox or "-")
     t.add_row("build / eval", f"{v.build_s or 0:.1f} s / {v.eval_s or 0:.1f} s")
-    if "remeasured" in v.details:
-        r = v.details["remeasured"]
+    if v.details.remeasured:
+        r = v.details.remeasured
         t.add_row("re-measured", f"{r['speedup']:.3f}x on {r['device']} (fresh processes)")
     console.print(t)
     if v.findings:
@@ -96,8 +96,8 @@ def render(v: Verdict, task_id: str) -> None:
         for x in v.kernels[:10]:
             k.add_row(x.name[:90], f"{x.share * 100:.1f}%")
         console.print(k)
-    if v.details.get("error"):
-        console.print(f"[yellow]error:[/yellow] {v.details['error'][:2000]}")
+    if v.details.error:
+        console.print(f"[yellow]error:[/yellow] {v.details.error[:2000]}")
 
 
 def speedup_line(v: Verdict) -> str:

@@ -32,7 +32,7 @@ from .protocol import ERROR_VERDICTS, Setup
 from .reference import cache_root
 from .stats import contains_one
 from .session import INCORRECT_IDS, Evidence, Measurement, Stop, Timing
-from .verdict import KernelShare, Verdict
+from .verdict import KernelShare, Verdict, VerdictDetails
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ class Judge:
             ref_ms=_r(ref_ms), candidate_ms=_r(cand_ms), max_abs_error=run.max_abs_error,
             findings=tuple(run.findings), device=self.device_name, torch=self.torch_version,
             kernels=tuple(KernelShare(k["name"], round(k["share"], 4), k.get("calls", 0)) for k in run.kernels),
-            build_s=run.build_s, eval_s=round(time.monotonic() - t_start, 3), details=run.details,
+            build_s=run.build_s, eval_s=round(time.monotonic() - t_start, 3), details=VerdictDetails.from_json(run.details),
             speedup_ci=(round(t.ci[0], 4), round(t.ci[1], 4)) if accepted and t.ci else None,
             ref_cv=_r(t.ref_cv) if t else None, candidate_cv=_r(t.cand_cv) if t else None,
             floor_ms=_r(t.floor_ms) if t else None,
@@ -323,7 +323,7 @@ class Judge:
                         log.exception("evaluation %d failed inside the judge", i)
                         results[i] = Verdict("runtime_error", False, None, None, None, None,
                                              (finding("crash", f"judge error: {type(e).__name__}: {e}"),),
-                                             self.device_name, self.torch_version, details={"error": str(e)})
+                                             self.device_name, self.torch_version, details=VerdictDetails(error=str(e)))
                     if on_result:
                         on_result(i, results[i])
         finally:
