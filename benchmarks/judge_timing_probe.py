@@ -93,8 +93,8 @@ def judge_copy(n: int, sandbox: str = "auto") -> dict:
         finally:
             judge.close()
     return {"n_bytes": n * 4, "mode": f"judge {sandbox}", "median_ms": v.candidate_ms, "ref_ms": v.ref_ms, "floor_ms": v.floor_ms,
-            "late_calls": v.details.get("late_calls"), "verdict": v.verdict, "cv": v.candidate_cv,
-            "stage_s": v.details.get("stage_s")}
+            "late_calls": v.details.late_calls, "verdict": v.verdict, "cv": v.candidate_cv,
+            "stage_s": v.details.stage_s}
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ def test_next_process_is_prestarted_and_nothing_is_left_running(judge_cache):
     verdicts = judge.evaluate_many(jobs)
     assert [v.verdict for v in verdicts] == ["accepted", "accepted", "incorrect", "build_error", "accepted"], \
         [v.to_record() for v in verdicts]
-    started_ahead = [v.details.get("process_prestarted") for v in verdicts]
+    started_ahead = [v.details.process_prestarted for v in verdicts]
     # The first has nobody before it; the fifth followed a job whose spare was never taken over.
     assert started_ahead == [False, True, True, None, False]
     # A pre-started process judges like a fresh one: same seeds, same checks.
@@ -56,7 +56,7 @@ def test_prestart_off_starts_every_process_when_needed(judge_cache):
     task = make_task(RELU_TASK)
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(task, GOOD), (task, ALSO_GOOD)])
-    assert [v.details.get("process_prestarted") for v in verdicts] == [False, False]
+    assert [v.details.process_prestarted for v in verdicts] == [False, False]
 
 
 
@@ -75,7 +75,7 @@ def test_next_tasks_reference_process_is_started_ahead(judge_cache):
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
     verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
     assert [v.verdict for v in verdicts] == ["accepted", "accepted"], [v.to_record() for v in verdicts]
-    assert [v.details.get("reference_process_reused") for v in verdicts] == [False, True]
+    assert [v.details.reference_process_reused for v in verdicts] == [False, True]
     assert set(child_pids()) <= idle_pids()  # only warm references wait
 
 
@@ -83,4 +83,4 @@ def test_without_prestart_each_new_task_starts_its_reference(judge_cache):
     first, second = two_new_tasks("not_ahead")
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
-    assert [v.details.get("reference_process_reused") for v in verdicts] == [False, False]
+    assert [v.details.reference_process_reused for v in verdicts] == [False, False]

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from cudal1.judge.verdict import Finding, KernelShare, Verdict
+from cudal1.judge.verdict import Finding, KernelShare, Verdict, VerdictDetails
 from cudal1.store import SCHEMA_VERSION, Candidate, Store, config_key
 from cudal1.store import migrations
 from cudal1.store.records import Baseline, Hack
@@ -102,6 +102,24 @@ def test_candidate_and_verdict_round_trip(store):
     assert store.find_verdict(task.source_hash, "smoke", cand.source_hash, "TestCPU", "k2") is None
     store.set_tags(cid, ["cuda-graph"])
     assert store.candidate(cid).tags == ("cuda-graph",)
+
+
+def test_verdict_details_are_typed_and_keep_unknown_keys(store):
+    raw = {"sandbox": "basic", "ref_times_ms": [1.0, 2.0], "strict_tol_ok": False,
+           "remeasured": {"device": "cpu", "speedup": 1.2}, "from_another_judge": {"x": 1}}
+    d = VerdictDetails.from_json(raw)
+    assert (d.sandbox, d.ref_times_ms, d.strict_tol_ok, d.error) == ("basic", (1.0, 2.0), False, None)
+    assert d.extra == {"from_another_judge": {"x": 1}}
+    assert d.to_json() == raw and VerdictDetails.from_json(json.loads(json.dumps(d.to_json()))) == d
+    v = _verdict(details=raw)  # a mapping, as older callers pass it, becomes the record
+    assert v.details == d and Verdict.loads(v.dumps()).details == d
+    # a row stored by an earlier version (details as a JSON object) loads, unknown keys kept
+    task = _task()
+    cid = store.add_candidate(Candidate(task.id, "old"))
+    vid = store.add_verdict(cid, _verdict(), task=task)
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE verdicts SET details = ? WHERE id = ?", (json.dumps(raw), vid))
+    assert store.verdict(vid).details == d
 
 
 def test_resume_key_from_verdict_details(store):

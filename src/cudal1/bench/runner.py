@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config_fields import setting
 from ..judge.config import JudgeConfig
 from ..judge.verdict import Verdict
 from ..search.judging import Recording, judge_and_store
@@ -38,22 +39,27 @@ class BenchError(ValueError):
 
 @dataclass(frozen=True)
 class BenchOptions:
-    suite: str = "builtin"
-    candidates: str = ""  # a folder mirroring the suite, a CUDA-L1 JSON-lines file, or a run id
-    baselines: tuple[str, ...] = ("eager",)
-    device: str = "auto"
-    size: str = "full"
-    gpus: int = 1
-    ray: str | None = None  # None: local workers; "auto": a local Ray cluster; else its address
-    level: int | None = None
-    tasks: str | None = None  # glob over task ids ("level1/*", "*Matmul*")
-    fresh: bool = False  # judge again even what the store already has
-    build_workers: int = 2
+    suite: str = setting("builtin", "'builtin' or a KernelBench checkout (folder with level1/, level2/, ...)")
+    candidates: str = setting("", "A folder mirroring the suite (levelN/ID_Name.py), a CUDA-L1 JSON-lines file, or a run id; '' = baselines only",
+                              metavar="PATH|RUN")
+    baselines: tuple[str, ...] = setting(("eager",), f"Baselines judged beside the candidates, from: {', '.join(BASELINES)}")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    size: str = setting("full", "full or smoke", choices=("full", "smoke"))
+    gpus: int = setting(1, "Judge on GPUs cuda:0..N-1 of this machine, one worker each")
+    ray: str | None = setting(None, "Judge on Ray actors (one per GPU): 'auto' starts a local cluster, else a cluster address; none = local workers")
+    level: int | None = setting(None, "Only this level")
+    tasks: str | None = setting(None, "Only task ids matching these comma-separated globs (level1/*, *Matmul*)", metavar="GLOB")
+    fresh: bool = setting(False, "Judge everything again instead of reusing stored verdicts")
+    build_workers: int = setting(2, "CPU processes building candidates ahead")
 
     def __post_init__(self):
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise BenchError(f"unknown baseline(s) {', '.join(unknown)}: choose from {', '.join(BASELINES)}")
+        if self.gpus < 1:
+            raise BenchError("gpus must be at least 1 (--gpus)")
+        if self.build_workers < 1:
+            raise BenchError("build_workers must be at least 1 (--build-workers)")
 
 
 @dataclass(frozen=True)

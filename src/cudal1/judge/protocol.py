@@ -101,8 +101,10 @@ class Exit:
 
 @dataclass(frozen=True)
 class WireFinding:
+    """A finding the candidate's process reports: a catalogue id and a message (the judge sets
+    the severity from the catalogue; it accepts no severity from the candidate's side)."""
+
     id: str
-    severity: str
     message: str
 
 

@@ -176,8 +176,9 @@ class Worker:
         self.registrations: frozenset[str] = frozenset()
 
     # --- helpers -----------------------------------------------------------------------------
-    def finding(self, id_: str, severity: str, message: str):
-        f = WireFinding(id_, severity, message)
+    def finding(self, id_: str, message: str):
+        """Report catalogue entry ``id_``; the judge gives it the entry's severity."""
+        f = WireFinding(id_, message)
         if f not in self.findings:
             self.findings.append(f)
 
@@ -286,20 +287,20 @@ class Worker:
         if self.tx is not self.channel[1] or self.rx is not self.channel[0]:
             changed.append("the reply channel")
         if changed:
-            self.finding("harness-tampered", "reject", f"the judge's own code or globals changed {when}: {', '.join(changed[:6])}")
+            self.finding("harness-tampered", f"the judge's own code or globals changed {when}: {', '.join(changed[:6])}")
         bad = guard.changed(_TIMERS)
         if bad:
-            self.finding("timer-tampered", "reject", f"timing functions replaced {when}: {', '.join(bad)}")
+            self.finding("timer-tampered", f"timing functions replaced {when}: {', '.join(bad)}")
         bad = guard.changed(_INPUT_FNS)
         if bad:
-            self.finding("input-generation-tampered", "reject", f"torch functions the judge relies on replaced {when}: {', '.join(bad)}")
+            self.finding("input-generation-tampered", f"torch functions the judge relies on replaced {when}: {', '.join(bad)}")
         changed = [k for k, v in self.ref_module.__dict__.items() if self.ref_module_dict_ids.get(k) != id(v)]
         if changed or self.ref_module.__dict__.get("get_inputs") is not self.get_inputs:
-            self.finding("reference-module-tampered", "reject", f"the reference module's names changed {when}: {', '.join(changed)}")
+            self.finding("reference-module-tampered", f"the reference module's names changed {when}: {', '.join(changed)}")
         foreign = guard.foreign_registrations(None if full else guard.HARNESS_OPS, self.registrations)
         hooks = guard.active_hooks()
         if foreign or hooks:
-            self.finding("dispatch-override", "reject",
+            self.finding("dispatch-override",
                          f"operators or hooks changed {when}: {', '.join((foreign + hooks)[:6])}")
 
     def check_state(self, when: str):
@@ -308,23 +309,23 @@ class Worker:
         if not diff:
             return
         desc = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in diff.items())
-        self.finding("global-state-changed", "warn", f"the candidate changed global backend state {when}: {desc}")
+        self.finding("global-state-changed", f"the candidate changed global backend state {when}: {desc}")
         lower = [k for k in diff if k in guard.LOWER_PRECISION_KEYS]
         if lower:
-            self.finding("lower-precision-flags", "warn", f"lower-precision settings changed {when}: {', '.join(lower)}")
+            self.finding("lower-precision-flags", f"lower-precision settings changed {when}: {', '.join(lower)}")
 
     def check_leftovers(self, when: str):
         if self.role != "candidate":
             return
         extra = [t for t in threading.enumerate() if t not in self.py_threads_before and t.is_alive() and _thread_busy(t)]
         if extra:
-            self.finding("leftover-threads", "reject", f"{len(extra)} Python thread(s) still running {when}: {', '.join(t.name for t in extra[:3])}")
+            self.finding("leftover-threads", f"{len(extra)} Python thread(s) still running {when}: {', '.join(t.name for t in extra[:3])}")
         if self.native_threads is not None and guard.native_thread_count() > self.native_threads:
-            self.finding("leftover-threads", "reject",
+            self.finding("leftover-threads",
                          f"native threads grew from {self.native_threads} to {guard.native_thread_count()} {when}")
         kids = guard.child_pids()
         if kids:
-            self.finding("leftover-processes", "reject", f"{len(kids)} child process(es) still running {when}")
+            self.finding("leftover-processes", f"{len(kids)} child process(es) still running {when}")
             for pid in kids:
                 try:
                     os.kill(pid, 9)
@@ -337,7 +338,7 @@ class Worker:
         limit = persisting_l2_limit()
         if limit is not None and limit > self.l2_baseline:
             # Some drivers start with a non-zero set-aside; only a candidate's increase counts.
-            self.finding("l2-persistence-set", "reject",
+            self.finding("l2-persistence-set",
                          f"{limit} bytes of L2 were set aside for persisting accesses {when} (was {self.l2_baseline})")
             reset_persisting_l2()
 

@@ -53,7 +53,7 @@ def tried_row(index: int, t: Attempt) -> dict:
         "ref_ms": v.ref_ms, "candidate_ms": v.candidate_ms, "max_abs_error": v.max_abs_error,
         "findings": [f.to_json() for f in v.findings], "candidate_id": t.candidate_id,
         "source_hash": source_hash(t.source), "notes": t.notes, "reused": t.reused,
-        "build_s": v.build_s, "eval_s": v.eval_s, "error": (v.details or {}).get("error", "")[:2000],
+        "build_s": v.build_s, "eval_s": v.eval_s, "error": (v.details.error or "")[:2000],
     }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..judge.verdict import Finding, KernelShare, Verdict
+from ..judge.verdict import Finding, KernelShare, Verdict, VerdictDetails
 from ..tasks.contract import Task, source_hash
 from .migrations import migrate
 from .records import Attempt, Baseline, Candidate, Hack, Run, RunItem
@@ -227,13 +227,14 @@ class Store:
         """Record a verdict for a candidate, committed at once; returns its id.
 
         The resume key (task hash, size, candidate hash, device name, judge config key) comes
-        from ``task``/``config_key``/``device_name`` when given, else from ``verdict.details``
-        (``task_hash``, ``size``, ``config_key``, ``device_name``), the task recorded under the
+        from ``task``/``config_key``/``device_name`` when given, else from keys a caller put into
+        ``verdict.details`` (``task_hash``, ``size``, ``config_key``, ``device_name``: kept in
+        `VerdictDetails.extra`, as older rows and callers have them), the task recorded under the
         candidate's task id (when only one is) and ``verdict.device``. Pass ``task`` (and
         ``config_key``) whenever you have them.
         With ``run_id`` the verdict also becomes part of that run's results as ``kind``.
         """
-        d = verdict.details or {}
+        d = verdict.details.extra
         with self._write() as db:
             cand = db.execute("SELECT task_id, source_hash FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
             if cand is None:
@@ -256,7 +257,7 @@ class Store:
                  verdict.verdict, int(verdict.correct), verdict.speedup, verdict.ref_ms, verdict.candidate_ms,
                  verdict.max_abs_error, json.dumps([f.to_json() for f in verdict.findings]), verdict.device,
                  verdict.torch, json.dumps([k.to_json() for k in verdict.kernels]), verdict.build_s,
-                 verdict.eval_s, json.dumps(d, default=str), time.time(), *(verdict.speedup_ci or (None, None)),
+                 verdict.eval_s, json.dumps(verdict.details.to_json(), default=str), time.time(), *(verdict.speedup_ci or (None, None)),
                  verdict.ref_cv, verdict.candidate_cv, verdict.floor_ms),
             )
             verdict_id = int(cur.lastrowid)
@@ -532,7 +533,7 @@ def _verdict_from_row(r: sqlite3.Row) -> Verdict:
         findings=tuple(Finding.from_json(f) for f in json.loads(r["findings"] or "[]")),
         device=r["device"], torch=r["torch"],
         kernels=tuple(KernelShare(**k) for k in json.loads(r["kernels"] or "[]")),
-        build_s=r["build_s"], eval_s=r["eval_s"], details=json.loads(r["details"] or "{}"),
+        build_s=r["build_s"], eval_s=r["eval_s"], details=VerdictDetails.from_json(json.loads(r["details"] or "{}")),
         speedup_ci=(r["speedup_low"], r["speedup_high"]) if r["speedup_low"] is not None else None,
         ref_cv=r["ref_cv"], candidate_cv=r["candidate_cv"], floor_ms=r["floor_ms"],
     )

@@ -97,7 +97,7 @@ class Attempt:
 
     @property
     def is_lower_precision(self) -> bool:
-        return self.lower_precision or bool(self.verdict.details.get("lower_precision")) or any(
+        return self.lower_precision or bool(self.verdict.details.lower_precision) or any(
             f.id in LOWER_PRECISION_IDS for f in self.verdict.findings)
 
 

@@ -77,8 +77,7 @@ def smoothed_speedup(verdict: Verdict, cfg: RewardConfig) -> float | None:
     """The bucket-smoothed speedup of an accepted verdict (falls back to ``verdict.speedup``)."""
     if not verdict.accepted:
         return None
-    ref = verdict.details.get("ref_times_ms") if verdict.details else None
-    cand = verdict.details.get("candidate_times_ms") if verdict.details else None
+    ref, cand = verdict.details.ref_times_ms, verdict.details.candidate_times_ms
     speedup = None
     if ref and cand:
         t_ref = smoothed_time(ref, cfg.buckets, cfg.variance_cut)
