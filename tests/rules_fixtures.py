@@ -14,11 +14,13 @@ def make_task(body: str, inputs: str, init: str = "[]", name: str = "Fixture", e
     return Task(id=f"level2/0_{name}", level=2, name=name, source=src, source_hash=source_hash(src))
 
 
-def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0):
-    """(reference output, candidate output) on the same inputs and identically seeded weights."""
+def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0, patch_globals: dict | None = None):
+    """(reference output, candidate output) on the same inputs and identically seeded weights.
+    ``patch_globals`` replaces names of the candidate's module after it ran (test doubles)."""
     mod = exec_task_module(task.source, task.size)
     ns: dict = {}
     exec(compile(candidate_source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
+    ns.update(patch_globals or {})
     init = mod.get_init_inputs()
     torch.manual_seed(seed)
     ref = mod.Model(*init)
