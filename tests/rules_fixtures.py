@@ -55,6 +55,14 @@ def assert_exact(a: torch.Tensor, b: torch.Tensor):
     assert torch.equal(a[m], b[m])
 
 
+def assert_close(ref: torch.Tensor, new: torch.Tensor, atol: float, rtol: float = 1e-5):
+    """Same shape and dtype, NaN at the same places, close elsewhere (infinities equal)."""
+    assert ref.shape == new.shape and ref.dtype == new.dtype
+    assert torch.equal(torch.isnan(ref), torch.isnan(new))
+    m = ~torch.isnan(ref)
+    assert torch.allclose(ref[m], new[m], atol=atol, rtol=rtol), (ref - new).abs().max()
+
+
 def assert_nan_relaxed(ref: torch.Tensor, cand: torch.Tensor, atol: float = 0.0):
     """Equal wherever the reference is not NaN; the candidate is never NaN where the reference is not."""
     assert ref.shape == cand.shape and ref.dtype == cand.dtype

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from rules_fixtures import make_task, run_pair, scaled
+from rules_fixtures import assert_close, make_task, run_pair, scaled
 from test_rules_fusion import RMS_NORMS
 
 from cudal1.judge.catalogue import scan_source
@@ -240,10 +240,7 @@ def check_interpreted(task, scale: float, atol: float):
     for fn in (None, scaled(scale), scaled(1.0, special=True)):
         refs, news = run_pair(task, source, fn, patch_globals={"libdevice": _numpy_libdevice()})
         for r, n in zip(refs, news):
-            assert r.shape == n.shape and r.dtype == n.dtype
-            assert torch.equal(torch.isnan(r), torch.isnan(n)), (r, n)
-            m = ~torch.isnan(r)
-            assert torch.allclose(r[m], n[m], atol=atol, rtol=1e-5), (r - n).abs().max()
+            assert_close(r, n, atol)
 
 
 def _interpreted_matches(task_name: str, scale: float, atol: float):
@@ -286,6 +283,4 @@ def test_triton_kernels_match_the_reference_on_cuda(tmp_path):
             inputs = [x.cuda() for x in (fn(mod) if fn else mod.get_inputs())]
             with torch.no_grad():
                 for r, n in zip(ref(*inputs), new(*inputs)):
-                    assert torch.equal(torch.isnan(r), torch.isnan(n))
-                    m = ~torch.isnan(r)
-                    assert torch.allclose(r[m], n[m], atol=atol, rtol=1e-5), (task.name, (r - n).abs().max())
+                    assert_close(r, n, atol)
