@@ -99,6 +99,12 @@ def _gelu(a, node, gm, d):
     return f"({half} * {a} * ({one} + {d.call('erf', a + ' * ' + d.num('0.7071067811865476'))}))"
 
 
+def _mish(a, d):
+    # x * tanh(softplus(x)), softplus with torch's threshold 20 (x itself above it)
+    softplus = d.where(f"{a} > {d.num('20')}", a, d.call("log1p", d.call("exp", a)))
+    return f"({a} * {d.call('tanh', softplus)})"
+
+
 def _simple(build):
     return lambda a, node, gm, d: build(a, d)
 
@@ -115,7 +121,7 @@ UNARY = {
     "leaky_relu": _leaky,
     "elu": _elu,
     "softplus": _softplus,
-    "mish": _simple(lambda a, d: f"({a} * {d.call('tanh', d.where(a + ' > ' + d.num('20'), a, d.call('log1p', d.call('exp', a))))})"),
+    "mish": _simple(_mish),
     "hardswish": _simple(lambda a, d: d.div(f"{a} * {_clamp6(a, d)}", d.num("6"))),
     "hardsigmoid": _simple(lambda a, d: d.div(_clamp6(a, d), d.num("6"))),
     "exp": _simple(lambda a, d: d.call("exp", a)),
