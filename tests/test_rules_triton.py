@@ -59,7 +59,7 @@ class Model(nn.Module):
         b = F.hardswish(F.relu6(F.hardtanh(F.elu(F.mish(self.conv(img) * self.cb), alpha=0.5), -2.0, 2.0) * 4.0))
         # gelu (tanh), silu, hardsigmoid, leaky_relu, abs, neg, exp, sigmoid, tanh, relu, division
         c = F.leaky_relu(F.hardsigmoid(F.silu(self.act(self.lin2(x)))), 0.1)
-        c = torch.relu(torch.tanh(torch.sigmoid(torch.exp(-torch.abs(c)))) / 3.0 - 0.5)
+        c = torch.relu(torch.tanh(torch.sigmoid(torch.exp(-torch.abs(c)))) / 0.25 - 2.0)  # in (-0.15, 0.5]: not constant
         # a forward input with +-inf and NaN straight in: every activation at the special values
         d = torch.clamp_min(F.elu(F.softplus(F.mish(s)) - F.gelu(s)), -0.25)
         e = torch.clamp_max(torch.tanh(F.silu(t) * torch.sigmoid(t)) + F.gelu(t, approximate="tanh"), 0.5)
