@@ -13,6 +13,8 @@ Kernels are rendered from jinja2 templates (``templates/kernels.cu.j2`` for CUDA
 16-byte vectorized loads when aligned, launch sizes from the device's SM count and the
 current stream; ``templates/kernels.cpp.j2`` for CPU with OpenMP) and built by the candidate
 with ``torch.utils.cpp_extension.load_inline`` when it is imported. fp32 only, no fast-math.
+The same kernels can be written in Triton instead (``Fused.forward(..., backend="triton")``,
+triton_backend.py); each operator's formula is spelled per language in expressions.py.
 """
 
 from __future__ import annotations
