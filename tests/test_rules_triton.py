@@ -141,7 +141,9 @@ def test_policy_proposes_triton_on_cuda_only():
         return [p.strategy for p in RulesPolicy().propose(EPILOGUES, Context(device=device, budget=64))]
 
     cuda = strategies("cuda")
-    for plan in ("simplify+fuse+cudagraph", "simplify+fuse", "fuse+cudagraph", "fuse"):
+    cpp_plans = [s for s in cuda if "fuse" in s.split("+")]
+    assert {"fuse", "fuse+cudagraph"} <= set(cpp_plans)
+    for plan in cpp_plans:
         twin = plan.replace("fuse", "fuse-triton")
         assert cuda.index(twin) == cuda.index(plan) + 1  # each C++ plan, then its Triton twin
     cpu = strategies("cpu")
