@@ -84,3 +84,22 @@ def test_without_prestart_each_new_task_starts_its_reference(judge_cache):
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
     assert [v.details.reference_process_reused for v in verdicts] == [False, False]
+
+
+def test_no_second_reference_process_for_the_task_being_judged(tmp_path):
+    """In a batch of one task's candidates the next job's reference is the one in use: starting
+    another would cost a Python + torch start-up per evaluation and then be thrown away."""
+    from cudal1.judge import refpool
+
+    key = ("busy-task", "smoke", "cpu", 1)
+
+    def must_not_start(folder):
+        raise AssertionError("a reference process was started for a task whose reference is in use")
+
+    with refpool._lock:
+        refpool._busy[key] += 1
+    try:
+        assert refpool.prestart(key, tmp_path, must_not_start) is None
+    finally:
+        with refpool._lock:
+            refpool._busy[key] -= 1
