@@ -325,7 +325,7 @@ def grpo_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 ITEMS = [
     Item("machine", 120, "GPU, driver, torch, CUDA, Triton, sandbox level", machine_steps, machine_summary),
     Item("cuda_tests", 480, "every cuda-marked test (pytest -m cuda tests)", cuda_tests_steps, pytest_summary),
-    Item("accuracy", 420, "benchmarks/judge_accuracy.py: the judge's clock against do_bench and an event loop",
+    Item("accuracy", 720, "benchmarks/judge_accuracy.py: the judge's clock against do_bench and an event loop",
          accuracy_steps, accuracy_summary),
     Item("throughput", 480, "benchmarks/judge_throughput.py: KernelBench level 1, 12 tasks, every 3rd a CUDA "
          "extension, 2 passes", throughput_steps, throughput_summary),

@@ -87,3 +87,23 @@ def test_pytest_summary_counts_and_failed_ids():
     text, numbers = gv.pytest_summary(None, log)
     assert numbers["failed"] == 1 and numbers["passed"] == 5 and numbers["skipped"] == 2 and numbers["pytest_s"] == 12.34
     assert numbers["failed_tests"] == ["tests/test_x.py::test_one"] and "failed: test_one" in text
+
+
+def test_task_choices_of_the_gpu_items_exist():
+    """A typo in a task id costs a whole GPU item (it happened: judge_noise's default named a task
+    the suite does not have)."""
+    import fnmatch
+
+    import judge_noise
+    from cudal1.tasks import load_suite, resolve_task
+
+    for spec in judge_noise.DEFAULT_TASKS.split(","):
+        assert resolve_task(spec, size="smoke").id.startswith(spec)
+    builtin = [t.id for t in load_suite("builtin", size="smoke").tasks]
+    for glob in gv.BENCH_TASKS.split(","):
+        assert any(fnmatch.fnmatch(i, glob) for i in builtin), glob
+    kernelbench = Path(__file__).resolve().parents[2] / "shared" / "kernelbench"
+    if kernelbench.is_dir():  # beside the checkout, as in CI
+        ids = [t.id for t in load_suite(str(kernelbench), size="full").tasks]
+        for glob in gv.OPTIMIZE_TASKS.split(","):
+            assert any(fnmatch.fnmatch(i, glob) for i in ids), glob
