@@ -83,7 +83,7 @@ def test_without_prestart_each_new_task_starts_its_reference(judge_cache):
     first, second = two_new_tasks("not_ahead")
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
-    assert [v.details.reference_process_reused for v in verdicts] == [False, False]
+    assert [v.details.reference_process_reused for v in verdicts] == [False, False], [(v.details.remeasured, v.details.stage_s, v.details.process_prestarted) for v in verdicts]
 
 
 def test_no_second_reference_process_for_the_task_being_judged(tmp_path):

@@ -225,7 +225,7 @@ class Measurement:
         key = self.judge.reference_key(self.task)
         self.ref, self.ref_dir, reused = refpool.acquire(key, cache_root(c) / "live",
                                                          lambda folder: self.judge.reference_spec(folder, self.device))
-        self.run.details["reference_process_reused"] = reused
+        self.run.details.setdefault("reference_process_reused", reused)  # the first measurement's
         self.cand, self.work = self.slot.proc, self.slot.work
         try:
             self.deadline = time.monotonic() + c.run_timeout_s
