@@ -17,20 +17,14 @@ from torch import fx
 
 from .analysis import tensor_meta
 from .codegen import graph_forward
-from .graph_utils import is_inplace, kind, output_node
+from .graph_utils import Rewrite, is_pure, output_node
 from .runtime import _WeightValues, helper_source
-
-# Operators whose value is not a function of their inputs alone.
-_IMPURE_WORDS = ("rand", "bernoulli", "dropout", "normal", "uniform", "multinomial", "poisson", "empty", "exponential")
-_IMPURE_KINDS = {"item", "tolist", "numpy", "cpu", "cuda", "copy_", "set_", "requires_grad_", "register_hook", "detach_"}
 
 FOLD_FUNCTION = "_fold_weight_values"
 
 
 def _pure(n: fx.Node, gm: fx.GraphModule) -> bool:
-    k = kind(n, gm)
-    return n.op in ("call_function", "call_method") and not is_inplace(n, gm) and k not in _IMPURE_KINDS \
-        and not any(w in k for w in _IMPURE_WORDS)
+    return n.op in ("call_function", "call_method") and is_pure(n, gm)
 
 
 def weight_only_nodes(gm: fx.GraphModule) -> set[fx.Node]:
@@ -52,8 +46,6 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
     or ([], None). Skipped in graphs with in-place operators (a later in-place write could
     reach a kept value) and for values that are themselves outputs (a caller could write into
     the kept tensor)."""
-    from .simplify import Rewrite
-
     if ctx["has_inplace"]:
         return [], None
     const = weight_only_nodes(gm)

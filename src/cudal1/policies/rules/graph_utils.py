@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
@@ -37,6 +38,19 @@ _FUNCTION_ALIASES = {
 }
 
 INPLACE_FUNCTIONS = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.setitem}
+CALLS = ("call_function", "call_method", "call_module")
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One applied rule: its name, the node it rewrote, and what it did."""
+
+    rule: str
+    node: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
 
 
 def kind(node: fx.Node, gm: fx.GraphModule) -> str:
@@ -105,8 +119,39 @@ def replace_node(gm: fx.GraphModule, old: fx.Node, new) -> None:
     gm.graph.erase_node(old)
 
 
+# Operators whose value is not a function of their inputs alone (random, uninitialized, host reads).
+IMPURE_WORDS = ("rand", "bernoulli", "dropout", "normal", "uniform", "multinomial", "poisson", "empty", "exponential")
+IMPURE_KINDS = {"item", "tolist", "numpy", "cpu", "cuda", "copy_", "set_", "requires_grad_", "register_hook", "detach_"}
+# Modules whose call only reads their parameters (no running statistics, no random numbers).
+PURE_MODULE_KINDS = {
+    "relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "mish", "softplus", "elu", "leaky_relu", "hardtanh",
+    "hardswish", "hardsigmoid", "softmax", "log_softmax", "identity", "linear", "conv", "conv_transpose",
+    "layer_norm", "group_norm", "rms_norm", "max_pool", "avg_pool", "Flatten", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+}
+
+
+def is_pure(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """Whether a call node's value depends only on its operands, and calling it changes nothing
+    else: no random numbers, no in-place writes, no running statistics (BatchNorm and
+    InstanceNorm update theirs while training), no module of unknown kind. Removing such a
+    node when unused, or computing it once for two identical calls, changes no value."""
+    if node.op not in CALLS or is_inplace(node, gm):
+        return False
+    k = kind(node, gm)
+    if node.op == "call_module":
+        mod = gm.get_submodule(node.target)
+        return k in PURE_MODULE_KINDS or (k in ("dropout", "dropout2d") and mod.p == 0)
+    return k not in IMPURE_KINDS and not any(w in k for w in IMPURE_WORDS)
+
+
 def recompile(gm: fx.GraphModule) -> None:
-    gm.graph.eliminate_dead_code()
+    """Drop values nobody uses (only pure ones: a dead BatchNorm still updates its statistics,
+    a dead random operator still advances the generator), check and regenerate the code."""
+    def keep(n: fx.Node) -> bool:
+        return n.op in ("placeholder", "output") or (n.op in CALLS and not is_pure(n, gm))
+
+    gm.graph.eliminate_dead_code(is_impure_node=keep)
     gm.graph.lint()
     gm.recompile()
 

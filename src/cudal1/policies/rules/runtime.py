@@ -61,3 +61,19 @@ class _WeightValues:
 
 def helper_source(obj) -> str:
     return textwrap.dedent(inspect.getsource(obj))
+
+
+def _causal_attention(q, k, v, masked, scale):
+    """softmax((q @ k^T) * scale, with the positions where ``masked`` is True at -inf) @ v.
+
+    When ``masked`` marks exactly the positions above the diagonal (a causal mask; checked on
+    every call, O(L^2) against O(L^2 * d) for the attention itself) this is torch's fused causal
+    attention, which gives NaN exactly where the written form does (a NaN or inf key above the
+    diagonal stays masked). Any other mask runs the written form."""
+    L, S = q.shape[-2], k.shape[-2]
+    if L == S and masked.dtype == torch.bool and masked.numel() == L * S and tuple(masked.shape[-2:]) == (L, S):
+        causal = torch.ones(L, S, dtype=torch.bool, device=masked.device).triu_(1)
+        if torch.equal(masked.reshape(L, S), causal):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    scores = (q @ k.transpose(-2, -1)) * scale
+    return torch.softmax(scores.masked_fill(masked, float("-inf")), dim=-1) @ v

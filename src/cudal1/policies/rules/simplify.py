@@ -31,10 +31,14 @@ import torch
 from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .activations import ACTIVATIONS
 from .analysis import TracedTask, node_dtype, node_shape
+from .attention import ATTENTION
+from .cleanup import CLEANUP_RULES
 from .codegen import GraphForward, Helper, graph_forward
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
+    Rewrite,
     arg,
     graph_has_inplace,
     is_float_tensor,
@@ -45,18 +49,12 @@ from .graph_utils import (
     recompile,
     reduction_dims,
 )
-from .intervals import NAN_PROPAGATING, NAN_SPREADING, VIEWS, analyze
+from .formulas import rewrite_formulas
+from .intervals import VIEWS, analyze, nan_keeping_to_output
+from .linalg import LINALG_RULES
+from .norms import NORMS
+from .rowwise import ROWWISE
 from .runtime import _PinnedShapes, helper_source
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    rule: str
-    node: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.detail}"
 
 
 @dataclass
@@ -207,7 +205,7 @@ def diag_matmul(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
                 continue
             if node_shape(other) is None or len(node_shape(other)) < 2 or node_dtype(v) != node_dtype(other):
                 continue
-            if not _nan_keeping_to_output(n, gm):
+            if not nan_keeping_to_output(n, gm):
                 continue
             with gm.graph.inserting_before(n):
                 if side == "left":
@@ -345,23 +343,6 @@ def merge_reshapes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def _nan_keeping_to_output(node: fx.Node, gm: fx.GraphModule) -> bool:
-    """Every path from ``node`` to the output goes through NaN-keeping operators only."""
-    seen = set()
-    stack = list(node.users)
-    while stack:
-        u = stack.pop()
-        if u in seen:
-            continue
-        seen.add(u)
-        if u.op == "output":
-            continue
-        if kind(u, gm) not in NAN_PROPAGATING | NAN_SPREADING:
-            return False
-        stack.extend(u.users)
-    return True
-
-
 _CHEAP_CONSTANTS = {"tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "pinned_value"}
 
 
@@ -393,7 +374,7 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue  # a later pinned value replaces it
         if not _has_data_ancestor(n):
             continue
-        if iv.nan and not _nan_keeping_to_output(n, gm):
+        if iv.nan and not nan_keeping_to_output(n, gm):
             continue
         chosen.append((n, iv))
     if not chosen:
@@ -435,14 +416,27 @@ def _has_data_ancestor(n: fx.Node) -> bool:
     return False
 
 
+LIBRARY_FORMULAS = ATTENTION + ROWWISE + NORMS + ACTIVATIONS
+
+
+def fused_library_functions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """Written-out attention, softmax, norms and activations -> the torch function that computes
+    them in one pass (`attention`, `rowwise`, `norms`, `activations`; each rule's standard is
+    in its docstring)."""
+    return rewrite_formulas(gm, ctx, LIBRARY_FORMULAS)
+
+
 RULES = (
     drop_identity_dropout,
+    *CLEANUP_RULES,
     reduce_over_size1_dims,
     softmax_over_size1_dim,
     diag_matmul,
     reduce_after_linear,
     cancel_transposes,
     merge_reshapes,
+    fused_library_functions,
+    *LINALG_RULES,
 )
 
 
@@ -500,7 +494,7 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         rewrites += step
         if not step:
             break
-    helpers, sources, init_lines, imports = [], [], [], []
+    helpers, sources, init_lines, imports = ctx.get("helpers", []), [], [], []
     folded, fold_source = fold_weight_values(gm, ctx)
     if folded:
         recompile(gm)

@@ -1,0 +1,250 @@
+"""Linear algebra: bias adds into the GEMM, matrix chains in their cheapest order, and scalar
+scales and per-channel shifts after a linear layer or convolution moved into its weights.
+
+Standard of every rule here: **reassociated** -- equal in real arithmetic for all inputs and
+(finite) weights; in float32 a different but correct order of the same additions and
+multiplications, like choosing another GEMM algorithm, so values agree within the rounding of
+the sums. With infinite inputs the results are NaN-relaxed (a NaN appears in both or the
+reference's alone) as argued for `reduce-after-linear`; they can differ when a finite
+intermediate overflows float32 in one order only (values near 1e38).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from .analysis import node_dtype, node_shape
+from .folding import weight_only_nodes
+from .graph_utils import Rewrite, kind, module_of
+from .patterns import binary, commuted, number, single_use
+
+_MATMUL = ("matmul", "mm")
+
+
+def _matmul(n, gm):
+    for k in _MATMUL:
+        ops = binary(n, gm, k)
+        if ops is not None:
+            return ops
+    return None
+
+
+def _float32(*nodes) -> bool:
+    return all(node_dtype(v) == torch.float32 for v in nodes)
+
+
+def _transposed_2d(w, gm):
+    """W when ``w`` is ``W.t()``, ``W.T`` or ``W.transpose(0, 1)`` of a 2-D W."""
+    if not isinstance(w, fx.Node) or node_shape(w) is None or len(node_shape(w)) != 2:
+        return None
+    k = kind(w, gm)
+    if k == "t" and len(w.args) == 1 and not w.kwargs:
+        return w.args[0]
+    if k == "getattr" and w.args[1] == "T":
+        return w.args[0]
+    if k == "transpose" and len(w.args) == 3 and sorted(a % 2 for a in w.args[1:] if isinstance(a, int)) == [0, 1]:
+        return w.args[0]
+    return None
+
+
+def matmul_bias(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``x @ W + b`` with b a vector over the output columns -> ``torch.addmm(b, x, W)`` for a
+    2-D x, ``F.linear(x, W.t(), b)`` otherwise, and ``x @ W.t() + b`` -> ``F.linear(x, W, b)``:
+    the bias is added inside the GEMM instead of in a second pass. (reassociated)"""
+    out = []
+    for n in list(gm.graph.nodes):
+        for mm, b in commuted(n, gm, "add"):
+            ops = _matmul(mm, gm) if single_use(mm) else None
+            if ops is None or not isinstance(b, fx.Node):
+                continue
+            x, w = ops
+            sx, sw, sb, so = node_shape(x), node_shape(w), node_shape(b), node_shape(mm)
+            if None in (sx, sw, sb, so) or len(sx) < 2 or len(sw) != 2 or not _float32(x, w, b, n):
+                continue
+            if len(sb) != 1 or sb[0] != sw[1] or node_shape(n) != so:
+                continue  # only a bias per output column broadcasts like addmm's
+            base = _transposed_2d(w, gm)
+            with gm.graph.inserting_before(n):
+                if base is not None:
+                    new = gm.graph.call_function(F.linear, (x, base, b))
+                elif len(sx) == 2:
+                    new = gm.graph.call_function(torch.addmm, (b, x, w))
+                else:
+                    new = gm.graph.call_function(F.linear, (x, gm.graph.call_method("t", (w,)), b))
+            n.replace_all_uses_with(new)
+            out.append(Rewrite("matmul-bias", n.name, f"{mm.name} + {b.name}: the bias added inside the GEMM "
+                                                      f"({'linear' if base is not None or len(sx) > 2 else 'addmm'})"))
+            break
+    return out
+
+
+def _chain_cost(a, b, c):
+    """FLOP counts (left first, right first) of a @ b @ c for 2-D shapes, or None."""
+    if any(s is None or len(s) != 2 for s in (a, b, c)) or a[1] != b[0] or b[1] != c[0]:
+        return None
+    m, n, k, p = a[0], a[1], b[1], c[1]
+    return m * n * k + m * k * p, n * k * p + m * n * p
+
+
+def reassociate_matrix_chains(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``(A @ B) @ C`` -> ``A @ (B @ C)`` (or back) when that order needs at most half the
+    multiply-adds at the traced shapes (2-D operands). (reassociated)"""
+    out = []
+    for n in list(gm.graph.nodes):
+        ops = _matmul(n, gm)
+        if ops is None or not _float32(n):
+            continue
+        left, right = ops
+        inner_l = _matmul(left, gm) if single_use(left) else None
+        inner_r = _matmul(right, gm) if single_use(right) else None
+        if inner_l is not None:
+            a, b, c = inner_l[0], inner_l[1], right
+            cost = _chain_cost(node_shape(a), node_shape(b), node_shape(c))
+            if cost is None or 2 * cost[1] > cost[0] or not _float32(a, b, c):
+                continue
+            with gm.graph.inserting_before(n):
+                new = gm.graph.call_function(operator.matmul, (a, gm.graph.call_function(operator.matmul, (b, c))))
+            order = "A @ (B @ C)"
+        elif inner_r is not None:
+            a, b, c = left, inner_r[0], inner_r[1]
+            cost = _chain_cost(node_shape(a), node_shape(b), node_shape(c))
+            if cost is None or 2 * cost[0] > cost[1] or not _float32(a, b, c):
+                continue
+            with gm.graph.inserting_before(n):
+                new = gm.graph.call_function(operator.matmul, (gm.graph.call_function(operator.matmul, (a, b)), c))
+            order = "(A @ B) @ C"
+        else:
+            continue
+        n.replace_all_uses_with(new)
+        out.append(Rewrite("matrix-chain", n.name, f"{n.name} computed as {order}: "
+                                                   f"{min(cost) / 1e6:.3g} instead of {max(cost) / 1e6:.3g} M multiply-adds"))
+    return out
+
+
+@dataclass
+class _Layer:
+    """A linear layer or convolution written as ``fn(x, weight, bias, *rest)``."""
+
+    fn: object
+    x: fx.Node
+    weight: object  # get_attr name or weight-only node
+    bias: object
+    rest: tuple
+    channel_dim: int  # where the output channels are: -1 for linear, 1 for convolutions
+    channels: int
+
+
+_CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+_CONV_T = {nn.ConvTranspose1d: F.conv_transpose1d, nn.ConvTranspose2d: F.conv_transpose2d,
+           nn.ConvTranspose3d: F.conv_transpose3d}
+_FUNCTIONS = {F.linear: -1, **{f: 1 for f in _CONV.values()}, **{f: 1 for f in _CONV_T.values()}}
+
+
+def _layer(n, gm, weights: set) -> _Layer | None:
+    shape = node_shape(n)
+    if shape is None or len(n.args) < 1 or not isinstance(n.args[0], fx.Node):
+        return None
+    mod = module_of(n, gm)
+    if mod is not None and len(n.args) == 1 and not n.kwargs:
+        def attr(name):
+            return f"{n.target}.{name}" if getattr(mod, name) is not None else None
+        if isinstance(mod, nn.Linear):
+            return _Layer(F.linear, n.args[0], attr("weight"), attr("bias"), (), -1, shape[-1])
+        if type(mod) in _CONV and mod.padding_mode == "zeros":
+            return _Layer(_CONV[type(mod)], n.args[0], attr("weight"), attr("bias"),
+                          (mod.stride, mod.padding, mod.dilation, mod.groups), 1, shape[1])
+        if type(mod) in _CONV_T and mod.padding_mode == "zeros":
+            return _Layer(_CONV_T[type(mod)], n.args[0], attr("weight"), attr("bias"),
+                          (mod.stride, mod.padding, mod.output_padding, mod.groups, mod.dilation), 1, shape[1])
+        return None
+    if n.op == "call_function" and n.target in _FUNCTIONS and not n.kwargs and len(n.args) >= 2:
+        w, b = n.args[1], n.args[2] if len(n.args) > 2 else None
+        if w not in weights or (b is not None and b not in weights):
+            return None  # weights computed from the inputs: nothing to fold into
+        dim = _FUNCTIONS[n.target]
+        return _Layer(n.target, n.args[0], w, b, tuple(n.args[3:]), dim, shape[dim])
+    return None
+
+
+def _per_channel(t, layer: _Layer, out_shape, weights: set) -> bool:
+    """``t`` is computed from weights alone and broadcasts against the layer's output along its
+    channel dim only (or is one element)."""
+    st = node_shape(t)
+    if st is None or t not in weights:
+        return False
+    if math.prod(st) == 1:
+        return len(st) <= len(out_shape)
+    nd = len(out_shape)
+    padded = (1,) * (nd - len(st)) + tuple(st)
+    if len(st) > nd:
+        return False
+    ch = layer.channel_dim % nd
+    return all(s == 1 for d, s in enumerate(padded) if d != ch) and padded[ch] == layer.channels
+
+
+def _affine_step(n, gm, layer_node):
+    """(scale, shift, shift-sign) when ``n`` is layer * c, layer / c, layer + t or layer - t."""
+    for a, c in commuted(n, gm, "mul"):
+        if a is layer_node and number(c) is not None and math.isfinite(c) and c != 0:
+            return number(c), None, 1
+    ops = binary(n, gm, "truediv")
+    if ops is not None and ops[0] is layer_node and number(ops[1]) is not None and math.isfinite(ops[1]) and ops[1] != 0:
+        return 1.0 / number(ops[1]), None, 1
+    for a, t in commuted(n, gm, "add"):
+        if a is layer_node:
+            return None, t, 1
+    ops = binary(n, gm, "sub")
+    if ops is not None and ops[0] is layer_node:
+        return None, ops[1], -1
+    return None
+
+
+def affine_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``layer(x) * c``, ``layer(x) / c`` (c a finite non-zero number), ``layer(x) + t`` and
+    ``layer(x) - t`` (t a number, or a parameter or buffer per output channel) after a linear
+    layer or a zero-padded convolution (transposed too) -> one layer with weight ``W * c`` and
+    bias ``b * c`` / ``b + t``. The new weights depend on weights alone and are kept by
+    `folding.fold_weight_values`. (reassociated; a factor that is a parameter is not folded: an
+    infinite factor would turn the reference's inf into NaN)"""
+    out = []
+    weights = weight_only_nodes(gm)
+    for n in list(gm.graph.nodes):
+        if not (isinstance(n, fx.Node) and n.op in ("call_function", "call_method")) or not n.args:
+            continue
+        found = [(a, _layer(a, gm, weights)) for a in n.args if isinstance(a, fx.Node) and single_use(a)]
+        layer_node, layer = next(((a, lay) for a, lay in found if lay is not None), (None, None))
+        step = _affine_step(n, gm, layer_node) if layer is not None and not n.kwargs else None
+        if step is None or node_shape(n) != node_shape(layer_node) or not _float32(n, layer_node):
+            continue
+        scale, shift, sign = step
+        if shift is not None and not (number(shift) is not None and math.isfinite(shift) or
+                                      isinstance(shift, fx.Node) and _per_channel(shift, layer, node_shape(n), weights)):
+            continue
+        if shift is not None and layer.bias is None and (number(shift) is not None or math.prod(node_shape(shift)) != layer.channels):
+            continue  # no bias to add a number to
+        g = gm.graph
+        with g.inserting_before(n):
+            w = g.get_attr(layer.weight) if isinstance(layer.weight, str) else layer.weight
+            b = g.get_attr(layer.bias) if isinstance(layer.bias, str) else layer.bias
+            if scale is not None:
+                w = g.call_function(operator.mul, (w, scale))
+                b = g.call_function(operator.mul, (b, scale)) if b is not None else None
+                what = f"scale {scale:.6g}"
+            else:
+                t = shift if number(shift) is not None else g.call_method("reshape", (shift, -1))
+                op = operator.add if sign > 0 else operator.sub
+                b = g.call_function(op, (b, t)) if b is not None else (t if sign > 0 else g.call_function(operator.neg, (t,)))
+                what = f"{'+' if sign > 0 else '-'} {shift if number(shift) is not None else shift.target}"
+            new = g.call_function(layer.fn, (layer.x, w, b, *layer.rest))
+        n.replace_all_uses_with(new)
+        out.append(Rewrite("affine-into-weights", n.name, f"{what} after {layer_node.name} moved into its weights"))
+    return out
+
+
+LINALG_RULES = (matmul_bias, reassociate_matrix_chains, affine_into_weights)
