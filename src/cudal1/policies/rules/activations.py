@@ -48,10 +48,12 @@ def mish(n, gm) -> Match | None:
     return None
 
 
-def _gelu_keep_large(graph: fx.Graph, gelu: fx.Node) -> fx.Node:
-    x = gelu.args[0]
-    big = graph.call_function(operator.gt, (x, 10.0))
-    return graph.call_function(torch.where, (big, x, gelu))
+def _keep_above(bound: float):
+    """``where(x > bound, x, f(x))``: above ``bound`` the written form is exactly x."""
+    def wrap(graph: fx.Graph, fused: fx.Node) -> fx.Node:
+        x = fused.args[0]
+        return graph.call_function(torch.where, (graph.call_function(operator.gt, (x, bound)), x, fused))
+    return wrap
 
 
 def gelu_erf(n, gm) -> Match | None:
@@ -71,7 +73,7 @@ def gelu_erf(n, gm) -> Match | None:
             inner = unary(e, gm, "erf") if number(one) == 1.0 and single_use(e) else None
             if inner is not None and is_product_of(inner, gm, x, SQRT1_2) is not None:
                 return Match(F.gelu, (x,), detail=f"{n.name} = 0.5 x (1 + erf(x / sqrt 2)) is gelu({x.name})",
-                             wrap=_gelu_keep_large)
+                             wrap=_keep_above(10.0))
     return None
 
 
@@ -123,9 +125,11 @@ def _plus_three(v, gm, x) -> bool:
 
 
 def hardswish(n, gm) -> Match | None:
-    """``x * clamp(x + 3, 0, 6) / 6`` (clamp as relu6 or hardtanh(.., 0, 6)), ``x * clamp((x + 3)
-    / 6, 0, 1)`` or ``x * hardsigmoid(x)`` -> ``F.hardswish(x)``. (same function: torch computes
-    x * min(max(x + 3, 0), 6) / 6; +inf -> inf, -inf -> NaN (-inf * 0) in both)"""
+    """``x * clamp(x + 3, 0, 6) / 6`` (clamp as relu6 or hardtanh(.., 0, 6)) -> ``F.hardswish(x)``;
+    ``x * clamp((x + 3) / 6, 0, 1)`` or ``x * hardsigmoid(x)`` -> ``where(x > 3, x,
+    F.hardswish(x))``. (same function: torch computes x * min(max(x + 3, 0), 6) / 6, which
+    overflows for x > 5.7e37 where the last two forms give x, exactly x for every x > 3; +inf ->
+    inf, -inf -> NaN (-inf * 0) in all)"""
     p = product(n, gm)
     if len(p.factors) != 2:
         return None
@@ -133,7 +137,8 @@ def hardswish(n, gm) -> Match | None:
         if not single_use(h) or not float_input(x):
             continue
         if close(p.scale, 1.0) and unary(h, gm, "hardsigmoid") is x:
-            return Match(F.hardswish, (x,), detail=f"{n.name} = x * hardsigmoid(x) is hardswish({x.name})")
+            return Match(F.hardswish, (x,), detail=f"{n.name} = x * hardsigmoid(x) is hardswish({x.name})",
+                         wrap=_keep_above(3.0))
         b = _clamp_bounds(h, gm)
         if b is None:
             continue
@@ -143,7 +148,8 @@ def hardswish(n, gm) -> Match | None:
         if close(p.scale, 1.0) and (lo, hi) == (0.0, 1.0) and single_use(v):
             q = product(v, gm)
             if len(q.factors) == 1 and close(q.scale, 1.0 / 6.0) and _plus_three(q.factors[0], gm, x):
-                return Match(F.hardswish, (x,), detail=f"{n.name} = x * clamp((x + 3) / 6, 0, 1) is hardswish({x.name})")
+                return Match(F.hardswish, (x,), detail=f"{n.name} = x * clamp((x + 3) / 6, 0, 1) is hardswish({x.name})",
+                             wrap=_keep_above(3.0))
     return None
 
 

@@ -21,17 +21,27 @@ its own (tiled, online-rescaled) summation order, within float32 rounding; speci
 from __future__ import annotations
 
 import math
+import operator
+from dataclasses import dataclass
 
 import torch.nn.functional as F
+from torch import fx
 
 from .analysis import node_dtype, node_shape
 from .codegen import Helper
-from .formulas import Formula, Match
+from .formulas import Formula, Lazy, Match
 from .graph_utils import arg, kind, module_of
-from .patterns import binary, is_call, number, product, single_use
+from .patterns import binary, commuted, is_call, number, single_use
 from .runtime import _causal_attention, helper_source
 
-CAUSAL_HELPER = Helper("_causal_attention", _causal_attention, helper_source(_causal_attention))
+
+
+def _attention_shape(q, k, v, masked, scale):
+    """What analysis runs on meta tensors for `runtime._causal_attention` (same shape and dtype)."""
+    return F.scaled_dot_product_attention(q, k, v, scale=scale)
+
+
+CAUSAL_HELPER = Helper("_causal_attention", _attention_shape, helper_source(_causal_attention))
 
 
 def _last_dim_softmax(p, gm):
@@ -40,8 +50,8 @@ def _last_dim_softmax(p, gm):
     mod = module_of(p, gm)
     dim = mod.dim if mod is not None else arg(p, 1, "dim")
     shape = node_shape(p)
-    if mod is None and (len(p.args) > 2 or set(p.kwargs) - {"dim"}):
-        return None  # a dtype or _stacklevel argument
+    if mod is None and (len(p.args) > 2 or set(p.kwargs) - {"dim", "_stacklevel", "dtype"} or p.kwargs.get("dtype") is not None):
+        return None  # a dtype: the softmax is computed in another precision
     if not isinstance(dim, int) or shape is None or dim % len(shape) != len(shape) - 1:
         return None
     return p.args[0]
@@ -59,16 +69,77 @@ def _transposed_last(kt, gm):
     return kt.args[0]
 
 
+def _runtime_number(v, gm) -> bool:
+    """``v`` is a Python number when the forward runs, computed from numbers and tensor sizes
+    alone (``1.0 / math.sqrt(k.size(-1))``)."""
+    if number(v) is not None:
+        return True
+    if not isinstance(v, fx.Node) or node_shape(v) is not None:
+        return False
+    if v.op == "call_method" and v.target == "size":
+        return len(v.args) == 2 and isinstance(v.args[1], int)
+    if v.op != "call_function":
+        return False
+    if v.target in (math.sqrt, operator.truediv, operator.mul, operator.floordiv, operator.pow):
+        return all(_runtime_number(a, gm) for a in v.args) and not v.kwargs
+    if v.target is operator.getitem and isinstance(v.args[0], fx.Node):
+        src = v.args[0]
+        return (src.op == "call_method" and src.target == "size") or (src.op == "call_function" and src.target is getattr
+                                                                       and src.args[1] == "shape")
+    return False
+
+
+@dataclass(frozen=True)
+class Scale(Lazy):
+    """The softmax scale: a number times runtime numbers, over runtime numbers."""
+
+    factor: float
+    times: tuple = ()
+    over: tuple = ()
+
+    def node(self, graph: fx.Graph):
+        out, times = self.factor, list(self.times)
+        if out == 1.0 and times:
+            out = times.pop(0)
+        for t in times:
+            out = graph.call_function(operator.mul, (out, t))
+        for t in self.over:
+            out = graph.call_function(operator.truediv, (out, t))
+        return out
+
+    def __str__(self) -> str:
+        parts = [f"{self.factor:.6g}"] + [f"* {t.name}" for t in self.times] + [f"/ {t.name}" for t in self.over]
+        return " ".join(parts)
+
+
 def _scaled(v, gm):
-    """(value, scale) for ``value * c`` / ``value / c`` (products of numbers), used only here."""
-    p = product(v, gm)
-    if len(p.factors) != 1 or not math.isfinite(p.scale) or p.scale == 0:
+    """(value, `Scale`) for ``value * c`` / ``value / c``, c numbers or runtime numbers."""
+    factor, times, over = 1.0, [], []
+    while True:
+        for a, c in commuted(v, gm, "mul"):
+            if _runtime_number(c, gm) and not _runtime_number(a, gm):
+                if number(c) is not None:
+                    factor *= number(c)
+                else:
+                    times.append(c)
+                v = a
+                break
+        else:
+            ops = binary(v, gm, "truediv")
+            if ops is None or not _runtime_number(ops[1], gm) or number(ops[1]) == 0:
+                break
+            if number(ops[1]) is not None:
+                factor /= number(ops[1])
+            else:
+                over.append(ops[1])
+            v = ops[0]
+    if not math.isfinite(factor) or factor == 0:
         return None
-    return p.factors[0], p.scale
+    return v, Scale(factor, tuple(times), tuple(over))
 
 
 def attention(n, gm) -> Match | None:
-    ops = binary(n, gm, "matmul")
+    ops = binary(n, gm, "matmul") or binary(n, gm, "bmm")
     if ops is None:
         return None
     probs, v = ops
@@ -83,7 +154,7 @@ def attention(n, gm) -> Match | None:
     if not single_use(scores):
         return None
     qk, scale = _scaled(scores, gm) or (None, None)
-    ops = binary(qk, gm, "matmul") if single_use(qk) else None
+    ops = (binary(qk, gm, "matmul") or binary(qk, gm, "bmm")) if single_use(qk) else None
     if ops is None:
         return None
     q, kt = ops
@@ -93,7 +164,8 @@ def attention(n, gm) -> Match | None:
     if single_use(q) and kind(q, gm) in ("mul", "truediv"):
         found = _scaled(q, gm)
         if found is not None:
-            q, scale = found[0], scale * found[1]
+            inner = found[1]
+            q, scale = found[0], Scale(scale.factor * inner.factor, scale.times + inner.times, scale.over + inner.over)
     shapes = [node_shape(t) for t in (q, k, v)]
     if any(s is None or len(s) < 3 for s in shapes) or len({len(s) for s in shapes}) != 1:
         return None
@@ -104,11 +176,11 @@ def attention(n, gm) -> Match | None:
         return None
     if masked is None:
         return Match(F.scaled_dot_product_attention, (q, k, v), {"scale": scale},
-                     detail=f"{n.name}: softmax(q k^T * {scale:.6g}) v is scaled_dot_product_attention")
+                     detail=f"{n.name}: softmax(q k^T * {scale}) v is scaled_dot_product_attention")
     if node_dtype(masked) is not None and not str(node_dtype(masked)).endswith("bool"):
         return None
-    return Match(_causal_attention, (q, k, v, masked, scale), helper=CAUSAL_HELPER,
-                 detail=f"{n.name}: masked softmax(q k^T * {scale:.6g}) v is causal scaled_dot_product_attention "
+    return Match(CAUSAL_HELPER.fn, (q, k, v, masked, scale), helper=CAUSAL_HELPER,
+                 detail=f"{n.name}: masked softmax(q k^T * {scale}) v is causal scaled_dot_product_attention "
                         "(mask checked when run)")
 
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 import torch
 from torch import fx
 
+from .analysis import tensor_meta
 from .graph_utils import CALLS, Rewrite, is_pure, kind, output_node
 from .intervals import VIEWS
 
 # Bookkeeping nodes: merging or dropping them saves no work, so it is done but not reported.
 _TRIVIAL = VIEWS | {"getattr", "getitem", "size", "dim", "get_attr", "tensor"}
+
+
+def _does_work(n: fx.Node, gm: fx.GraphModule) -> bool:
+    """A call that computes a tensor (not a view, a size or Python arithmetic on sizes)."""
+    return n.op in CALLS and tensor_meta(n) is not None and kind(n, gm) not in _TRIVIAL
 
 
 def _key(v):
@@ -55,7 +61,7 @@ def merge_common_subexpressions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue
         n.replace_all_uses_with(first)
         gm.graph.erase_node(n)
-        if n.op != "get_attr" and kind(first, gm) not in _TRIVIAL:
+        if _does_work(first, gm):
             out.append(Rewrite("common-subexpression", n.name, f"{n.name} computes {first.name} again ({kind(first, gm)}): reused"))
     return out
 
@@ -68,9 +74,9 @@ def drop_dead_code(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     out = []
     for n in reversed(list(gm.graph.nodes)):
         if n.op in CALLS and not n.users and is_pure(n, gm):
-            k = kind(n, gm)
+            k, work = kind(n, gm), _does_work(n, gm)
             gm.graph.erase_node(n)
-            if k not in _TRIVIAL:
+            if work:
                 out.append(Rewrite("dead-code", n.name, f"{n.name} ({k}) is never used"))
     return out
 
@@ -103,9 +109,10 @@ def drop_redundant_clones(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue
         if not isinstance(n.args[0], fx.Node) or _reaches_output(n, gm):
             continue
-        n.replace_all_uses_with(n.args[0])
+        src = n.args[0]
+        n.replace_all_uses_with(src)
         gm.graph.erase_node(n)
-        out.append(Rewrite("redundant-clone", n.name, f"{n.name} copies {n.args[0].name}, which nothing writes: not copied"))
+        out.append(Rewrite("redundant-clone", n.name, f"{n.name} copies {src.name}, which nothing writes: not copied"))
     return out
 
 

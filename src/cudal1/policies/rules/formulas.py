@@ -20,8 +20,8 @@ from .intervals import nan_keeping_to_output
 
 @dataclass
 class Match:
-    """What replaces a matched node: ``target(*args, **kwargs)``, where an argument may be a
-    `Trailing` shape; then ``wrap``, when given, builds further nodes around it and returns the
+    """What replaces a matched node: ``target(*args, **kwargs)``, where an argument may be
+    `Lazy` (built when applied); then ``wrap``, when given, builds further nodes around it and returns the
     one that replaces the match."""
 
     target: Callable
@@ -33,8 +33,15 @@ class Match:
     helper: Helper | None = None  # when ``target`` is a helper the candidate file defines
 
 
+class Lazy:
+    """An argument of a replacement that is built as graph nodes only when the match is applied."""
+
+    def node(self, graph: fx.Graph):
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Trailing:
+class Trailing(Lazy):
     """``x.shape[-count:]``, read when the candidate runs (a normalized shape that follows the input)."""
 
     x: fx.Node
@@ -63,8 +70,9 @@ def rewrite_formulas(gm: fx.GraphModule, ctx: dict, formulas: tuple[Formula, ...
             if m is None or (m.nan_relaxed and not nan_keeping_to_output(n, gm)):
                 continue
             with gm.graph.inserting_before(n):
-                args = tuple(a.node(gm.graph) if isinstance(a, Trailing) else a for a in m.args)
-                new = gm.graph.call_function(m.target, args, m.kwargs)
+                args = tuple(a.node(gm.graph) if isinstance(a, Lazy) else a for a in m.args)
+                kwargs = {k: a.node(gm.graph) if isinstance(a, Lazy) else a for k, a in m.kwargs.items()}
+                new = gm.graph.call_function(m.target, args, kwargs)
                 if m.wrap is not None:
                     new = m.wrap(gm.graph, new)
             n.replace_all_uses_with(new)

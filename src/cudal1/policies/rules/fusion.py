@@ -28,7 +28,7 @@ from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .analysis import TracedTask, node_dtype, node_shape
-from .codegen import GraphForward, Helper, graph_forward
+from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .graph_utils import arg, graph_has_inplace, kind, module_of
 from .norms import written_rms
 
@@ -288,6 +288,7 @@ class Fused:
     base_sources: list[str] = field(default_factory=list)
     base_init: list[str] = field(default_factory=list)
     base_imports: list[str] = field(default_factory=list)
+    shape_guard: str | None = None  # `tracing.shape_guard`
 
     def kernel_sources(self) -> tuple[str, str]:
         """(C++ declarations, kernel source) for this device."""
@@ -314,6 +315,7 @@ class Fused:
 
     def forward(self, method_name: str) -> GraphForward:
         gf = graph_forward(self.graph_module, method_name, self.helpers + self.base_helpers)
+        gf.method = with_guard(gf.method, self.shape_guard)
         gf.imports = ["from torch.utils.cpp_extension import load_inline", *self.base_imports, *gf.imports]
         gf.helpers = [self.extension_block(), *self.base_sources, *gf.helpers]
         gf.init_lines = list(self.base_init) + gf.init_lines
@@ -489,7 +491,7 @@ def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
         return None
     gm.graph.lint()
     gm.recompile()
-    fused = Fused(gm, rewrites, kernels, device, helpers)
+    fused = Fused(gm, rewrites, kernels, device, helpers, shape_guard=traced.shape_guard)
     if base is not None:
         fused.rewrites = list(base.rewrites) + rewrites
         fused.base_helpers = list(base.helpers)

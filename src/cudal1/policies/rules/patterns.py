@@ -60,8 +60,9 @@ _PLAIN_MODULES = {"sigmoid", "tanh", "relu", "relu6", "identity"}
 
 def unary(n, gm: fx.GraphModule, k: str):
     """The input of ``n`` when it applies the unary function ``k`` with its default settings
-    (one positional operand, no keywords; a module of that kind with no settings)."""
-    if not is_call(n, gm, k) or len(n.args) != 1 or n.kwargs:
+    (one positional operand, no keywords but ``inplace=False``; a module of that kind with no
+    settings)."""
+    if not is_call(n, gm, k) or len(n.args) != 1 or any(key != "inplace" or v is not False for key, v in n.kwargs.items()):
         return None
     if n.op == "call_module" and k not in _PLAIN_MODULES:
         return None
@@ -71,13 +72,13 @@ def unary(n, gm: fx.GraphModule, k: str):
 def softplus_input(n, gm: fx.GraphModule, written_only: bool = False):
     """x when ``n`` computes softplus(x) = log(1 + exp(x)): written out as ``log1p(exp(x))`` or
     ``log(1 + exp(x))``, or (unless ``written_only``) ``F.softplus(x)`` / ``nn.Softplus()`` with
-    the default beta 1 and threshold 20 (above 20 torch returns x, which log1p(exp(x)) rounds to
-    in float32 from about 17 up)."""
+    beta 1 and a threshold of 20 or more (above it torch returns x, which log1p(exp(x)) rounds
+    to in float32 from about 17 up)."""
     if is_call(n, gm, "softplus"):
         mod = module_of(n, gm)
         beta = mod.beta if mod is not None else arg(n, 1, "beta", 1.0)
         threshold = mod.threshold if mod is not None else arg(n, 2, "threshold", 20.0)
-        if written_only or number(beta) != 1.0 or number(threshold) != 20.0 or len(n.args) > 3:
+        if written_only or number(beta) != 1.0 or number(threshold) is None or number(threshold) < 20.0 or len(n.args) > 3:
             return None
         return n.args[0] if n.args else None
     inner = unary(n, gm, "log1p")

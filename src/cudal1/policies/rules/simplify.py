@@ -35,7 +35,7 @@ from .activations import ACTIVATIONS
 from .analysis import TracedTask, node_dtype, node_shape
 from .attention import ATTENTION
 from .cleanup import CLEANUP_RULES
-from .codegen import GraphForward, Helper, graph_forward
+from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
     Rewrite,
@@ -65,9 +65,11 @@ class Simplified:
     extra_helper_sources: list[str] = field(default_factory=list)
     init_lines: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    shape_guard: str | None = None  # `tracing.shape_guard`: the graph holds for the traced shapes only
 
     def forward(self, method_name: str) -> GraphForward:
         gf = graph_forward(self.graph_module, method_name, self.helpers)
+        gf.method = with_guard(gf.method, self.shape_guard)
         gf.helpers = self.extra_helper_sources + gf.helpers
         gf.init_lines += self.init_lines
         gf.imports = self.imports + gf.imports
@@ -521,7 +523,7 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         recompile(gm)
         _propagate(gm, traced)
         rewrites += cloned
-    return Simplified(gm, rewrites, helpers, sources, init_lines, imports)
+    return Simplified(gm, rewrites, helpers, sources, init_lines, imports, traced.shape_guard)
 
 
 def _propagate(gm: fx.GraphModule, traced: TracedTask) -> None:
