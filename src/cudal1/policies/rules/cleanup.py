@@ -116,4 +116,5 @@ def drop_redundant_clones(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-CLEANUP_RULES = (merge_common_subexpressions, drop_redundant_clones, drop_dead_code)
+# dead code first: any rule that fires recompiles, which drops dead values without saying so
+CLEANUP_RULES = (drop_dead_code, merge_common_subexpressions, drop_redundant_clones)

@@ -429,8 +429,8 @@ def fused_library_functions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
 
 
 RULES = (
-    drop_identity_dropout,
     *CLEANUP_RULES,
+    drop_identity_dropout,
     reduce_over_size1_dims,
     softmax_over_size1_dim,
     diag_matmul,

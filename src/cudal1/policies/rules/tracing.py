@@ -82,10 +82,16 @@ class ShapeTracer(_Tracer):
         kwargs = fx.node.map_aggregate(kwargs, value)
         if kind == "placeholder":
             return self._inputs.pop(0)
-        if kind == "get_attr":
+        if kind == "get_attr":  # read around the tracer's patched Module.__getattr__ (it records a node)
             obj = self.root
             for part in str(target).split("."):
-                obj = getattr(obj, part)
+                d = vars(obj)
+                for table in (d.get("_parameters", {}), d.get("_buffers", {}), d.get("_modules", {}), d):
+                    if part in table:
+                        obj = table[part]
+                        break
+                else:
+                    raise LookupError(target)
             return obj
         if kind == "call_function":
             return target(*args, **kwargs)
