@@ -18,7 +18,7 @@ from torch import fx
 from .analysis import tensor_meta
 from .codegen import graph_forward
 from .graph_utils import Rewrite, is_pure, output_node
-from .runtime import _WeightValues, helper_source
+from .runtime import _WeightValues
 
 FOLD_FUNCTION = "_fold_weight_values"
 
@@ -86,5 +86,4 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
                                                          "computed once, again only when a weight changes"))
     fn = graph_forward(fold_gm, FOLD_FUNCTION).method.replace(f"def {FOLD_FUNCTION}(self, ", f"def {FOLD_FUNCTION}(", 1)
     fn = fn.replace(f"def {FOLD_FUNCTION}(self)", f"def {FOLD_FUNCTION}()", 1)
-    source = helper_source(_WeightValues) + "\n\n" + "# The weight-only part of the forward, node for node.\n" + fn
-    return rewrites, source
+    return rewrites, "# The weight-only part of the forward, node for node.\n" + fn

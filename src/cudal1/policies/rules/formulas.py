@@ -72,7 +72,8 @@ def rewrite_formulas(gm: fx.GraphModule, ctx: dict, formulas: tuple[Formula, ...
             with gm.graph.inserting_before(n):
                 args = tuple(a.node(gm.graph) if isinstance(a, Lazy) else a for a in m.args)
                 kwargs = {k: a.node(gm.graph) if isinstance(a, Lazy) else a for k, a in m.kwargs.items()}
-                new = gm.graph.call_function(m.target, args, kwargs)
+                name = m.helper.name.lstrip("_") if m.helper is not None else None
+                new = gm.graph.create_node("call_function", m.target, args, kwargs, name=name)
                 if m.wrap is not None:
                     new = m.wrap(gm.graph, new)
             n.replace_all_uses_with(new)

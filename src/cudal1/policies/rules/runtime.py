@@ -39,8 +39,9 @@ class _WeightValues:
 
     Kept values are reused only if every weight is the very tensor seen before, with the same
     version counter (bumped by each in-place write: ``load_state_dict``, optimizer steps), device,
-    dtype and shape; otherwise they are computed again. While autograd records and a weight
-    requires grad, they are computed on every call so that gradients reach the weights."""
+    dtype and shape (other arguments: the same value); otherwise they are computed again. While
+    autograd records and a weight requires grad, they are computed on every call so that
+    gradients reach the weights."""
 
     def __init__(self, fn):
         self.fn = fn
@@ -49,9 +50,10 @@ class _WeightValues:
         self.values = None
 
     def get(self, weights):
-        if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+        if torch.is_grad_enabled() and any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights):
             return self.fn(*weights)
-        state = tuple((w._version, w.device, w.dtype, tuple(w.shape)) for w in weights)
+        state = tuple((w._version, w.device, w.dtype, tuple(w.shape)) if isinstance(w, torch.Tensor) else ("value", w)
+                      for w in weights)
         same = len(weights) == len(self.weights) and all(a is b for a, b in zip(weights, self.weights))
         if not same or state != self.state or self.values is None:
             self.values = self.fn(*weights)
@@ -77,3 +79,29 @@ def _causal_attention(q, k, v, masked, scale):
             return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
     scores = (q @ k.transpose(-2, -1)) * scale
     return torch.softmax(scores.masked_fill(masked, float("-inf")), dim=-1) @ v
+
+
+def _fold_batch_norm(weight, bias, running_mean, running_var, bn_weight, bn_bias, eps):
+    """A convolution's (or linear layer's) weight and bias with an eval-mode BatchNorm after it
+    folded in: BN(y) = (y - mean) * gamma / sqrt(var + eps) + beta per output channel."""
+    scale = torch.rsqrt(running_var + eps)
+    if bn_weight is not None:
+        scale = scale * bn_weight
+    shift = -running_mean * scale if bias is None else (bias - running_mean) * scale
+    if bn_bias is not None:
+        shift = shift + bn_bias
+    return weight * scale.reshape(-1, *([1] * (weight.dim() - 1))), shift
+
+
+def _layer_batch_norm(x, layer, bn, kept):
+    """``bn(layer(x))``; with the BatchNorm in eval mode and keeping running statistics, one
+    layer call with the BatchNorm folded into its weights (``kept``, a `_WeightValues` of
+    `_fold_batch_norm`, recomputes them when a weight or statistic changes). In training mode
+    the BatchNorm normalizes with the batch's statistics and updates its own: the two calls run
+    as written."""
+    if bn.training or not bn.track_running_stats or bn.running_mean is None:
+        return bn(layer(x))
+    w, b = kept.get((layer.weight, layer.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps))
+    if isinstance(layer, torch.nn.Linear):
+        return torch.nn.functional.linear(x, w, b)
+    return layer._conv_forward(x, w, b)

@@ -34,6 +34,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from .activations import ACTIVATIONS
 from .analysis import TracedTask, node_dtype, node_shape
 from .attention import ATTENTION
+from .batchnorm import fold_eval_batch_norm
 from .cleanup import CLEANUP_RULES
 from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .folding import FOLD_FUNCTION, fold_weight_values
@@ -54,7 +55,7 @@ from .intervals import VIEWS, analyze, nan_keeping_to_output
 from .linalg import LINALG_RULES
 from .norms import NORMS
 from .rowwise import ROWWISE
-from .runtime import _PinnedShapes, helper_source
+from .runtime import _PinnedShapes, _WeightValues, helper_source
 
 
 @dataclass
@@ -439,6 +440,7 @@ RULES = (
     merge_reshapes,
     fused_library_functions,
     *LINALG_RULES,
+    fold_eval_batch_norm,
 )
 
 
@@ -496,8 +498,10 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         rewrites += step
         if not step:
             break
-    helpers, sources, init_lines, imports = ctx.get("helpers", []), [], [], []
+    helpers, sources, init_lines, imports = ctx.get("helpers", []), [], list(ctx.get("init_lines", [])), []
     folded, fold_source = fold_weight_values(gm, ctx)
+    if folded or init_lines:
+        sources.append(helper_source(_WeightValues))
     if folded:
         recompile(gm)
         _propagate(gm, traced)

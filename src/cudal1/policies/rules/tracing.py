@@ -58,16 +58,26 @@ class ShapeTracer(_Tracer):
     def __init__(self, inputs: list):
         super().__init__()
         self._inputs = list(inputs)
+        self._evaluating = False  # while a node's value is computed, module calls and attributes are plain
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ShapeProxy(node, self)
 
+    def call_module(self, m, forward, args, kwargs):
+        return forward(*args, **kwargs) if self._evaluating else super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        return attr_val if self._evaluating else super().getattr(attr, attr_val, parameter_proxy_cache)
+
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         p = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        self._evaluating = True
         try:
             p.node.meta["cudal1_value"] = self._evaluate(kind, target, args, kwargs)
         except Exception:  # noqa: BLE001 - a value that cannot be computed on meta keeps symbolic shapes
             pass
+        finally:
+            self._evaluating = False
         return p
 
     def _evaluate(self, kind, target, args, kwargs):
