@@ -35,15 +35,21 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 
-def summarize(rows) -> dict:
-    """Per level (and "all"): tasks, traced, and tasks with each kind of graph rewrite."""
+def summarize(rows, unloaded_levels=()) -> dict:
+    """Per level (and "all"): tasks (those that did not load count, with no rewrite), traced,
+    and tasks with each kind of graph rewrite."""
     by_level: dict = defaultdict(Counter)
+    for level in unloaded_levels:
+        for key in (f"level{level}", "all"):
+            by_level[key]["tasks"] += 1
+            by_level[key]["not_loaded"] += 1
     for r in rows:
         for key in (f"level{r.level}", "all"):
             c = by_level[key]
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from cudal1.policies.rules.coverage import task_coverage
     from cudal1.tasks import load_suite
 
-    console = Console()
+    console = Console(width=max(100, Console().width))
     loaded = load_suite(args.suite, size=args.size)
     globs = [g.strip() for g in args.tasks.split(",") if g.strip()]
     tasks = [t for t in loaded.tasks if any(fnmatch.fnmatch(t.id, g) for g in globs)]
@@ -94,11 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         console.print(escape(line), highlight=False, soft_wrap=True)
 
     table = Table(title=f"Graph rewrites of the rules policy: {args.suite} ({time.perf_counter() - start:.0f} s)",
-                  caption="simplify? proposed; simplify: proposed and checked; eval-only: BatchNorm folding alone; "
-                          "fuse: generated kernels proposed; any: simplify or fuse")
+                  caption="tasks include those that did not load; simplify? proposed; simplify: proposed and checked; "
+                          "eval-only: BatchNorm folding alone; fuse: generated kernels proposed; any: simplify or fuse")
     for col in ("level", "tasks", "traced", "simplify?", "simplify", "eval-only", "fuse", "any"):
         table.add_column(col, justify="right" if col != "level" else "left")
-    summary = summarize(rows)
+    unloaded = []  # levels of the files that did not load and that --tasks selects
+    for e in loaded.errors:
+        path = Path(str(getattr(e, "path", "")))
+        pseudo_id = f"{path.parent.name}/{path.stem}"
+        if path.parent.name[5:].isdigit() and any(fnmatch.fnmatch(pseudo_id, g) for g in globs):
+            unloaded.append(int(path.parent.name[5:]))
+    summary = summarize(rows, unloaded)
     for level, c in summary.items():
         n = c["tasks"]
         def pct(k):

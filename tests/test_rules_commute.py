@@ -7,9 +7,7 @@ import os
 
 import pytest
 import torch
-from rules_fixtures import make_task, rules_applied, rules_candidate, run_pair, scaled
-
-from cudal1.tasks import exec_task_module
+from rules_fixtures import build_pair, make_task, rules_applied, rules_candidate, run_pair, scaled
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -92,20 +90,10 @@ class Model(nn.Module):
 """, "[torch.randn(4, 3, 8, 8)]", name="BatchNorms")
 
 
-def _pair(task, source):
-    mod = exec_task_module(task.source, task.size)
-    ns: dict = {}
-    exec(compile(source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
-    torch.manual_seed(0)
-    ref = mod.Model()
-    torch.manual_seed(0)
-    return ref, ns["ModelNew"]()
-
-
 def test_batch_norm_folds_in_eval_mode_and_runs_as_written_in_training():
     assert rules_applied(BN).count("batchnorm-eval-fold") == 2
     source = rules_candidate(BN).source
-    ref, new = _pair(BN, source)
+    ref, new = build_pair(BN, source)
     with torch.no_grad():
         for _ in range(3):  # training mode: batch statistics, running statistics updated alike
             x = torch.randn(4, 3, 8, 8)

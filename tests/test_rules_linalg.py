@@ -8,10 +8,9 @@ import os
 
 import pytest
 import torch
-from rules_fixtures import assert_exact, make_task, rules_applied, rules_candidate, run_pair, scaled
+from rules_fixtures import assert_exact, build_pair, make_task, rules_applied, rules_candidate, run_pair, scaled
 
 from cudal1.policies.rules.analysis import trace_task
-from cudal1.tasks import exec_task_module
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -182,13 +181,7 @@ def test_common_subexpressions_dead_code_and_copies():
     body = source.split("class ModelNew")[1]
     assert body.count("self.lin(") == 1 and body.count("torch.exp(") == 1 and "self.unused(" not in body
     assert body.count("rand_like(") == 2 and body.count("self.drop(") == 2 and "self.bn(" in body and ".clone()" not in body
-    mod = exec_task_module(CSE.source, CSE.size)
-    ns: dict = {}
-    exec(compile(source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
-    torch.manual_seed(0)
-    ref_model = mod.Model()
-    torch.manual_seed(0)
-    new_model = ns["ModelNew"]()
+    ref_model, new_model = build_pair(CSE, source)
     x = torch.randn(4, 8)
     with torch.no_grad():
         torch.manual_seed(1)

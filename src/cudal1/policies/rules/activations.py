@@ -56,6 +56,20 @@ def _keep_above(bound: float):
     return wrap
 
 
+def _half_x_one_plus(n, gm, fn: str):
+    """(x, argument of fn) pairs for ``0.5 * x * (1 + fn(argument))`` in any arrangement."""
+    p = product(n, gm)
+    if len(p.factors) != 2 or not close(p.scale, 0.5):
+        return
+    for x, a in (p.factors, p.factors[::-1]):
+        if not single_use(a) or not float_input(x):
+            continue
+        for one, f in commuted(a, gm, "add"):
+            inner = unary(f, gm, fn) if number(one) == 1.0 and single_use(f) else None
+            if inner is not None:
+                yield x, inner
+
+
 def gelu_erf(n, gm) -> Match | None:
     """``0.5 * x * (1 + erf(x / sqrt(2)))`` in any arrangement of the product (``x * 0.5``,
     ``x / 2``, ``x * 0.7071...``) -> ``where(x > 10, x, F.gelu(x))``. (same function)
@@ -63,17 +77,10 @@ def gelu_erf(n, gm) -> Match | None:
     For x > 10, erf(x / sqrt(2)) is 1.0 in float32 and the written form is exactly x; torch's
     vectorized CPU gelu returns NaN at +inf and inf from 1.7e38 on, so those positions keep x.
     -inf gives NaN in both (-inf * 0), NaN stays NaN."""
-    p = product(n, gm)
-    if len(p.factors) != 2 or not close(p.scale, 0.5):
-        return None
-    for x, a in (p.factors, p.factors[::-1]):
-        if not single_use(a) or not float_input(x):
-            continue
-        for one, e in commuted(a, gm, "add"):
-            inner = unary(e, gm, "erf") if number(one) == 1.0 and single_use(e) else None
-            if inner is not None and is_product_of(inner, gm, x, SQRT1_2) is not None:
-                return Match(F.gelu, (x,), detail=f"{n.name} = 0.5 x (1 + erf(x / sqrt 2)) is gelu({x.name})",
-                             wrap=_keep_above(10.0))
+    for x, inner in _half_x_one_plus(n, gm, "erf"):
+        if is_product_of(inner, gm, x, SQRT1_2) is not None:
+            return Match(F.gelu, (x,), detail=f"{n.name} = 0.5 x (1 + erf(x / sqrt 2)) is gelu({x.name})",
+                         wrap=_keep_above(10.0))
     return None
 
 
@@ -81,24 +88,15 @@ def gelu_tanh(n, gm) -> Match | None:
     """``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))`` (x**3 as pow(x, 3) or
     x * x * x) -> ``F.gelu(x, approximate="tanh")``. (same function: torch evaluates this very
     formula; +inf -> inf, -inf -> NaN in both)"""
-    p = product(n, gm)
-    if len(p.factors) != 2 or not close(p.scale, 0.5):
-        return None
-    for x, a in (p.factors, p.factors[::-1]):
-        if not single_use(a) or not float_input(x):
+    for x, inner in _half_x_one_plus(n, gm, "tanh"):
+        q = product(inner, gm)
+        if len(q.factors) != 1 or not close(q.scale, SQRT_2_OVER_PI, 1e-5) or not single_use(q.factors[0]):
             continue
-        for one, t in commuted(a, gm, "add"):
-            inner = unary(t, gm, "tanh") if number(one) == 1.0 and single_use(t) else None
-            if inner is None:
-                continue
-            q = product(inner, gm)
-            if len(q.factors) != 1 or not close(q.scale, SQRT_2_OVER_PI, 1e-5) or not single_use(q.factors[0]):
-                continue
-            for x2, cube in commuted(q.factors[0], gm, "add"):
-                c = product(cube, gm) if x2 is x and single_use(cube) else None
-                if c is not None and c.factors == [x, x, x] and close(c.scale, 0.044715):
-                    return Match(F.gelu, (x,), {"approximate": "tanh"},
-                                 detail=f"{n.name} = 0.5 x (1 + tanh(...)) is gelu({x.name}, approximate='tanh')")
+        for x2, cube in commuted(q.factors[0], gm, "add"):
+            c = product(cube, gm) if x2 is x and single_use(cube) else None
+            if c is not None and c.factors == [x, x, x] and close(c.scale, 0.044715):
+                return Match(F.gelu, (x,), {"approximate": "tanh"},
+                             detail=f"{n.name} = 0.5 x (1 + tanh(...)) is gelu({x.name}, approximate='tanh')")
     return None
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import fx
 
 from .analysis import tensor_meta
-from .graph_utils import CALLS, Rewrite, is_pure, kind, output_node
+from .graph_utils import CALLS, Rewrite, is_pure, kind, output_node, reaches
 from .intervals import VIEWS
 
 # Bookkeeping nodes: merging or dropping them saves no work, so it is done but not reported.
@@ -82,19 +82,9 @@ def drop_dead_code(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
 
 
 def _reaches_output(n: fx.Node, gm: fx.GraphModule) -> bool:
+    """``n``'s value (or a view of it) is returned by the forward."""
     out = output_node(gm)
-    stack, seen = [n], set()
-    while stack:
-        m = stack.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        for u in m.users:
-            if u is out:
-                return True
-            if kind(u, gm) in VIEWS | {"getitem"}:
-                stack.append(u)
-    return False
+    return reaches(n, lambda m: [u for u in m.users if u is out or kind(u, gm) in VIEWS | {"getitem"}], lambda m: m is out)
 
 
 def drop_redundant_clones(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:

@@ -86,7 +86,8 @@ def small_task(task: Task) -> Task:
                 path=task.path, size=task.size, number=task.number, suite=task.suite)
 
 
-def _plant_specials(x: torch.Tensor) -> torch.Tensor:
+def plant_specials(x: torch.Tensor) -> torch.Tensor:
+    """A copy of ``x`` with +inf, -inf and NaN at its first, middle and last element."""
     x = x.clone()
     flat = x.view(-1)
     if flat.numel() >= 3:
@@ -121,7 +122,7 @@ def compare_on_inputs(task: Task, source: str, specials: bool = True, seed: int 
     inputs = mod.get_inputs()
     variants = [inputs, [x * 100 if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs]]
     if specials:
-        variants.append([_plant_specials(x) if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs])
+        variants.append([plant_specials(x) if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs])
     variants.append(inputs)  # in eval mode
     worst = 0.0
     for i, xs in enumerate(variants):

@@ -164,6 +164,21 @@ def output_node(gm: fx.GraphModule) -> fx.Node:
     return next(n for n in reversed(gm.graph.nodes) if n.op == "output")
 
 
+def reaches(start: fx.Node, step, found) -> bool:
+    """Whether a walk from ``start`` along ``step(node)`` (the nodes to visit next) meets a node
+    for which ``found(node)`` holds."""
+    stack, seen = [start], set()
+    while stack:
+        m = stack.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        if found(m):
+            return True
+        stack.extend(step(m))
+    return False
+
+
 def float_dtype(node) -> torch.dtype | None:
     tm = tensor_meta(node)
     return tm.dtype if tm is not None else None

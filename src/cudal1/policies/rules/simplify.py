@@ -2,7 +2,11 @@
 
 Every rule rewrites only what holds for EVERY input and every weight: nothing is inferred from
 sample values. Each rule's docstring gives the argument, including what happens to NaN and
-+-inf. Two standards of exactness are used, and each rule says which one it meets:
++-inf. Four standards are used (docs/optimizer.md), and each rule says which one it meets;
+the rules here use the first two, the library rewrites (`activations`, `rowwise`, `norms`,
+`attention`, `linalg`) also **same function** (a fused function with the same special values,
+finite values within a few ulps) and **reassociated** (equal in real arithmetic, another
+order of the same sums in float32):
 
 * **exact**: the rewritten value equals the original bit for bit (up to the sign of zero),
   NaN and infinities included.
@@ -49,6 +53,7 @@ from .graph_utils import (
     output_node,
     placeholders,
     recompile,
+    reaches,
     reduction_dims,
 )
 from .formulas import rewrite_formulas
@@ -408,16 +413,7 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
 
 
 def _has_data_ancestor(n: fx.Node) -> bool:
-    stack, seen = [n], set()
-    while stack:
-        m = stack.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        if m.op in ("placeholder", "get_attr"):
-            return True
-        stack.extend(a for a in m.all_input_nodes)
-    return False
+    return reaches(n, lambda m: m.all_input_nodes, lambda m: m.op in ("placeholder", "get_attr"))
 
 
 LIBRARY_FORMULAS = ATTENTION + ROWWISE + NORMS + ACTIVATIONS
