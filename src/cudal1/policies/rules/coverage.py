@@ -8,10 +8,12 @@ with +-inf and NaN planted; it counts only when its outputs match. The check run
 process with a time limit; ``fuse`` candidates need a C++ build and are counted as proposed
 unless ``check_kernels`` asks for the build and the same check.
 
-Small inputs: a task that defines ``batch_size`` runs with ``batch_size = 2`` (appended to its
-source, so ``get_inputs`` and ``get_init_inputs`` read it); a candidate traced at the task's
-shapes only (`tracing.shape_guard`) is proposed again for the small task, so that the check
-runs its rewritten path and not the reference fallback.
+Small inputs: a task with smoke sizes runs at them; one that defines ``batch_size`` runs with
+``batch_size = 2`` (appended to its source, so ``get_inputs`` and ``get_init_inputs`` read
+it). The candidate checked is the one the policy proposes for the small task: a graph bakes
+the model's int attributes (a head count) and, when traced at the task's shapes
+(`tracing.shape_guard`), its input shapes, so the full-size candidate would fail or run the
+reference's forward there. It counts only when the same rules fire at both sizes.
 """
 
 from __future__ import annotations
@@ -77,7 +79,10 @@ class TaskCoverage:
 
 
 def small_task(task: Task) -> Task:
-    """The task with ``batch_size = 2`` when it defines a larger one (else the task itself)."""
+    """The task at its smoke sizes when it defines them (the built-in suite), else with
+    ``batch_size = 2`` when it defines a larger one, else the task itself."""
+    if task.has_smoke:
+        return task.with_size("smoke")
     m = re.search(r"^batch_size\s*=\s*(\d+)\s*$", task.source, flags=re.MULTILINE)
     if m is None or int(m.group(1)) <= SMALL_BATCH:
         return task
@@ -199,15 +204,19 @@ def task_coverage(task: Task, check: bool = True, check_kernels: bool = False, t
     fused = policy._fused(traced, "cpu", False)
     s_rules, f_kernels = _rules(simplified), _rules(fused)
     s_check = f_check = Check("not-run")
+    small = small_task(task)
+    small_traced = policy.traced(small) if small is not task else traced
     for plan, rules, wanted in (("simplify", s_rules, check), ("fuse", f_kernels, check and check_kernels)):
         if not rules or not wanted:
             continue
-        target = small_task(task) if traced.shape_guard else task
-        proposal = policy.build(policy.traced(target), Plan((plan,)), "cpu")
-        if proposal is None:
-            result = Check("error", message="no candidate for the small task")
+        # The candidate for the small task: the same rules must fire there (a graph bakes the
+        # model's int attributes and, when traced at the task's shapes, its input shapes).
+        small_result = policy._simplified(small_traced) if plan == "simplify" else policy._fused(small_traced, "cpu", False)
+        proposal = policy.build(small_traced, Plan((plan,)), "cpu")
+        if proposal is None or _rules(small_result) != rules:
+            result = Check("error", message=f"at the small size the rules differ: {', '.join(_rules(small_result)) or 'none'}")
         else:
-            result = check_candidate(small_task(task), proposal.source, timeout_s)
+            result = check_candidate(small, proposal.source, timeout_s)
         if plan == "simplify":
             s_check = result
         else:
