@@ -140,6 +140,32 @@ class Model(nn.Module):
     assert "affine-into-weights" not in rules_applied(task)
 
 
+@pytest.mark.parametrize("act,ok", [("torch.relu(V)", True), ("F.leaky_relu(V, 0.1)", True), ("self.act(V)", True),
+                                    ("torch.tanh(V)", False), ("F.leaky_relu(V, -0.5)", False)])
+def test_a_positive_scale_passes_through_relu_into_the_weights(act, ok):
+    task = make_task(f"""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 12)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return {act.replace("V", "y")} / 4.0, {act.replace("V", "self.lin(x * 2)")} * -2.0
+""", "[torch.randn(5, 16)]", name="ScaleThroughRelu")
+    assert rules_applied(task).count("affine-into-weights") == (1 if ok else 0)  # never the negative scale
+    if ok:
+        source = rules_candidate(task).source
+        assert source.split("class ModelNew")[1].count("self.lin(") == 1
+        for f in (None, scaled(100.0), scaled(1.0, special=True)):
+            ref, new = run_pair(task, source, f)
+            for r, n in zip(ref, new):
+                keep = ~torch.isnan(r)
+                assert not torch.isnan(n[keep]).any()
+                close(r[keep], n[keep])
+
+
 def test_a_layer_output_used_twice_is_not_folded():
     task = make_task("""
 class Model(nn.Module):

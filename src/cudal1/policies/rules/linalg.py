@@ -209,9 +209,10 @@ def affine_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     """``layer(x) * c``, ``layer(x) / c`` (c a finite non-zero number), ``layer(x) + t`` and
     ``layer(x) - t`` (t a number, or a parameter or buffer per output channel) after a linear
     layer or a zero-padded convolution (transposed too) -> one layer with weight ``W * c`` and
-    bias ``b * c`` / ``b + t``. The new weights depend on weights alone and are kept by
-    `folding.fold_weight_values`. (reassociated; a factor that is a parameter is not folded: an
-    infinite factor would turn the reference's inf into NaN)"""
+    bias ``b * c`` / ``b + t``. A positive c also passes through a relu or leaky_relu (slope >=
+    0) between them: relu(y) * c = relu(y * c). The new weights depend on weights alone and are
+    kept by `folding.fold_weight_values`. (reassociated; a factor that is a parameter is not
+    folded: an infinite factor would turn the reference's inf into NaN)"""
     out = []
     weights = weight_only_nodes(gm)
     for n in list(gm.graph.nodes):
@@ -219,10 +220,19 @@ def affine_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue
         found = [(a, _layer(a, gm, weights)) for a in n.args if isinstance(a, fx.Node) and single_use(a)]
         layer_node, layer = next(((a, lay) for a, lay in found if lay is not None), (None, None))
-        step = _affine_step(n, gm, layer_node) if layer is not None and not n.kwargs else None
+        act = None  # a positively homogeneous activation between the layer and a positive scale
+        if layer is None:
+            for a in n.args:
+                if _homogeneous(a, gm) and single_use(a) and single_use(a.args[0]):
+                    act, layer_node, layer = a, a.args[0], _layer(a.args[0], gm, weights)
+                    if layer is not None:
+                        break
+        step = _affine_step(n, gm, act or layer_node) if layer is not None and not n.kwargs else None
         if step is None or node_shape(n) != node_shape(layer_node) or not _float32(n, layer_node):
             continue
         scale, shift, sign = step
+        if act is not None and (scale is None or scale <= 0):
+            continue  # only a positive scale passes through relu / leaky_relu
         if shift is not None and not (number(shift) is not None and math.isfinite(shift) or
                                       isinstance(shift, fx.Node) and _per_channel(shift, layer, node_shape(n), weights)):
             continue
@@ -242,9 +252,30 @@ def affine_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
                 b = g.call_function(op, (b, t)) if b is not None else (t if sign > 0 else g.call_function(operator.neg, (t,)))
                 what = f"{'+' if sign > 0 else '-'} {shift if number(shift) is not None else shift.target}"
             new = g.call_function(layer.fn, (layer.x, w, b, *layer.rest))
+            if act is not None:
+                new = g.node_copy(act, lambda a: new if a is layer_node else a)
         n.replace_all_uses_with(new)
-        out.append(Rewrite("affine-into-weights", n.name, f"{what} after {layer_node.name} moved into its weights"))
+        detail = f"{what} after {layer_node.name} moved into its weights"
+        if act is not None:  # an in-place activation is not dropped as dead code: erased here
+            detail += f", through {kind(act, gm)} (f(c y) = c f(y) for c > 0)"
+            for old in (n, act, layer_node):
+                g.erase_node(old)
+        out.append(Rewrite("affine-into-weights", n.name, detail))
     return out
+
+
+def _homogeneous(a, gm) -> bool:
+    """relu or leaky_relu with a non-negative slope: f(c * y) = c * f(y) for every c > 0."""
+    if not (isinstance(a, fx.Node) and a.args and isinstance(a.args[0], fx.Node)):
+        return False
+    k = kind(a, gm)
+    if k == "relu":
+        return len(a.args) == 1
+    if k == "leaky_relu":
+        mod = module_of(a, gm)
+        slope = mod.negative_slope if mod is not None else (a.args[1] if len(a.args) > 1 else a.kwargs.get("negative_slope", 0.01))
+        return number(slope) is not None and slope >= 0
+    return False
 
 
 LINALG_RULES = (matmul_bias, reassociate_matrix_chains, affine_into_weights)
