@@ -119,8 +119,65 @@ def test_scales_and_shifts_move_into_the_weights():
             close(r[keep], n[keep], rel=1e-5)
 
 
+WEIGHT_FACTORS = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 12)
+        self.scale = nn.Parameter(torch.randn(12))
+        self.conv = nn.Conv2d(3, 6, 3)
+        self.mult = nn.Parameter(torch.randn(6, 1, 1))
+        self.convt = nn.ConvTranspose2d(3, 4, 3, stride=2)
+        self.s1 = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x, img):
+        return self.lin(x) * self.scale, self.mult * self.conv(img), self.convt(img) * self.s1
+""", "[torch.randn(5, 16), torch.randn(2, 3, 9, 9)]", name="WeightFactors")
+
+
+def test_weight_factors_fold_while_finite_and_run_as_written_otherwise():
+    assert rules_applied(WEIGHT_FACTORS).count("weight-factor-into-weights") == 3
+    source = rules_candidate(WEIGHT_FACTORS).source
+    for f in (None, scaled(100.0), scaled(1.0, special=True)):
+        ref, new = run_pair(WEIGHT_FACTORS, source, f)
+        for r, n in zip(ref, new):
+            keep = ~torch.isnan(r)
+            assert not torch.isnan(n[keep]).any()
+            close(r[keep], n[keep])
+    ref, new = build_pair(WEIGHT_FACTORS, source)
+    x, img = torch.randn(5, 16), torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        new(x, img)
+        assert new._factor_fold_0.values[2] is True  # folded
+        for m in (ref, new):  # an infinite factor: y * inf is NaN where y is 0, which folded weights cannot say
+            m.scale[3] = math.inf
+            m.mult[2] = -math.inf
+        for r, n in zip(ref(x, img), new(x, img)):
+            assert torch.equal(torch.isnan(r), torch.isnan(n)) and torch.equal(r.nan_to_num(), n.nan_to_num())
+        assert new._factor_fold_0.values[2] is False
+
+
 @pytest.mark.parametrize("expr,init", [
-    ("self.lin(x) * self.scale", "self.scale = nn.Parameter(torch.randn(12))"),  # a weight as factor
+    ("self.lin(x) * self.full", "self.full = nn.Parameter(torch.randn(5, 12))"),  # differs per row
+    ("self.lin(x) * x[:, :12]", ""),  # an input
+    ("self.lin(x) * self.w3", "self.w3 = nn.Parameter(torch.randn(3, 1, 12))"),  # widens the result
+])
+def test_weight_factor_look_alikes_stay(expr, init):
+    task = make_task(f"""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(16, 12)
+        {init or 'pass'}
+
+    def forward(self, x):
+        return {expr}
+""", "[torch.randn(5, 16)]", name="FactorLookAlike")
+    assert "weight-factor-into-weights" not in rules_applied(task)
+
+
+@pytest.mark.parametrize("expr,init", [
+    ("self.lin(x) * self.scale", "self.scale = nn.Parameter(torch.randn(12))"),  # a weight factor: its own rule
     ("self.lin(x) + self.full", "self.full = nn.Parameter(torch.randn(5, 12))"),  # not per output feature
     ("self.lin(x) * x[:, :12]", ""),  # an input as factor
     ("self.lin(x) / 0.0", ""),

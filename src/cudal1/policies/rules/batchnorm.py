@@ -13,14 +13,13 @@ report counts it apart from the rewrites that change what a training-mode forwar
 
 from __future__ import annotations
 
-import warnings
-
 from torch import fx, nn
 
 from .codegen import Helper
+from .folding import kept_values
 from .graph_utils import Rewrite, module_of
 from .patterns import single_use
-from .runtime import _fold_batch_norm, _layer_batch_norm, _WeightValues, helper_source
+from .runtime import _fold_batch_norm, _layer_batch_norm, helper_source
 
 RULE = "batchnorm-eval-fold"
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -50,18 +49,13 @@ def fold_eval_batch_norm(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue
         if getattr(layer, "padding_mode", "zeros") != "zeros":
             continue
-        index = len(ctx.setdefault("bn_folds", []))
-        attr = f"_batch_norm_fold_{index}"
-        ctx["bn_folds"].append(attr)
-        setattr(gm, attr, _WeightValues(_fold_batch_norm))  # what analysis runs; the candidate builds its own
-        with gm.graph.inserting_before(n), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
-            args = (layer_node.args[0], gm.graph.get_attr(layer_node.target), gm.graph.get_attr(n.target), gm.graph.get_attr(attr))
+        with gm.graph.inserting_before(n):
+            kept = kept_values(gm, ctx, "_batch_norm_fold", _fold_batch_norm)
+            args = (layer_node.args[0], gm.graph.get_attr(layer_node.target), gm.graph.get_attr(n.target), kept)
             new = gm.graph.create_node("call_function", HELPER.fn, args, name=f"{n.name}_folded")
         n.replace_all_uses_with(new)
         gm.graph.erase_node(n)  # the helper makes this very BatchNorm call (it updates statistics: not left behind)
         if HELPER not in ctx.setdefault("helpers", []):
             ctx["helpers"].append(HELPER)
-        ctx.setdefault("init_lines", []).append(f"self.{attr} = _WeightValues(_fold_batch_norm)")
         out.append(Rewrite(RULE, n.name, f"{n.target} after {layer_node.target}: folded into its weights in eval mode"))
     return out

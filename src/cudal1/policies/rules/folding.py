@@ -23,6 +23,20 @@ from .runtime import _WeightValues
 FOLD_FUNCTION = "_fold_weight_values"
 
 
+def kept_values(gm: fx.GraphModule, ctx: dict, prefix: str, fold_fn) -> fx.Node:
+    """A ``get_attr`` node (inserted at the graph's insert point) for ``self.<prefix>_<i>``, a
+    `_WeightValues` of ``fold_fn`` that the candidate creates in ``__init__`` (``ctx["init_lines"]``);
+    analysis here runs one on ``gm``."""
+    names = ctx.setdefault("kept_values", [])
+    attr = f"{prefix}_{len(names)}"
+    names.append(attr)
+    setattr(gm, attr, _WeightValues(fold_fn))
+    ctx.setdefault("init_lines", []).append(f"self.{attr} = _WeightValues({fold_fn.__name__})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
+        return gm.graph.get_attr(attr)
+
+
 def _pure(n: fx.Node, gm: fx.GraphModule) -> bool:
     return n.op in ("call_function", "call_method") and is_pure(n, gm)
 

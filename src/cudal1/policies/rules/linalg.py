@@ -20,9 +20,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .analysis import node_dtype, node_shape
-from .folding import weight_only_nodes
+from .codegen import Helper
+from .folding import kept_values, weight_only_nodes
 from .graph_utils import Rewrite, kind, module_of
 from .patterns import binary, commuted, number, single_use
+from .runtime import _fold_factor, _layer_times_weight, helper_source
 
 _MATMUL = ("matmul", "mm")
 
@@ -278,4 +280,48 @@ def _homogeneous(a, gm) -> bool:
     return False
 
 
-LINALG_RULES = (matmul_bias, reassociate_matrix_chains, affine_into_weights)
+def _times_weight_shape(x, fn_name, weight, bias, factor, kept, channel_dim, *rest):
+    """What analysis runs (meta tensors) for `runtime._layer_times_weight`: the written form."""
+    return getattr(F, fn_name)(x, weight, bias, *rest) * factor
+
+
+TIMES_WEIGHT = Helper("_layer_times_weight", _times_weight_shape,
+                      helper_source(_fold_factor) + "\n\n" + helper_source(_layer_times_weight))
+
+
+def weight_factor_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``layer(x) * s`` with s a weight (one value, or one per output channel) after a linear
+    layer or a zero-padded convolution -> `runtime._layer_times_weight`: while every factor is
+    finite one layer call with ``W * s`` and ``b * s`` (kept until a weight changes);
+    otherwise the written form, so an infinite factor still gives the reference's values.
+    (reassociated)"""
+    out = []
+    weights = weight_only_nodes(gm)
+    for n in list(gm.graph.nodes):
+        for layer_node, s in commuted(n, gm, "mul"):
+            layer = _layer(layer_node, gm, weights) if isinstance(layer_node, fx.Node) and single_use(layer_node) else None
+            if layer is None or not isinstance(s, fx.Node) or not _per_channel(s, layer, node_shape(n), weights):
+                continue
+            if node_shape(n) != node_shape(layer_node) or not _float32(n, layer_node, s):
+                continue
+            transposed = layer.fn in _CONV_T.values()
+            if transposed and math.prod(node_shape(s)) > 1 and (layer.rest[3] if len(layer.rest) > 3 else 1) != 1:
+                continue  # per-channel factors of a grouped transposed convolution: channels split across dims
+            g = gm.graph
+            with g.inserting_before(n):
+                w = g.get_attr(layer.weight) if isinstance(layer.weight, str) else layer.weight
+                b = g.get_attr(layer.bias) if isinstance(layer.bias, str) else layer.bias
+                kept = kept_values(gm, ctx, "_factor_fold", _fold_factor)
+                args = (layer.x, layer.fn.__name__, w, b, s, kept, 1 if transposed else 0, *layer.rest)
+                new = g.create_node("call_function", TIMES_WEIGHT.fn, args, name=f"{n.name}_folded")
+            n.replace_all_uses_with(new)
+            if TIMES_WEIGHT not in ctx.setdefault("helpers", []):
+                ctx["helpers"].append(TIMES_WEIGHT)
+            out.append(Rewrite("weight-factor-into-weights", n.name,
+                               f"* {s.target if s.op == 'get_attr' else s.name} after {layer_node.name} folded into its weights "
+                               "while finite"))
+            break
+    return out
+
+
+LINALG_RULES = (matmul_bias, reassociate_matrix_chains, affine_into_weights, weight_factor_into_weights)

@@ -105,3 +105,25 @@ def _layer_batch_norm(x, layer, bn, kept):
     if isinstance(layer, torch.nn.Linear):
         return torch.nn.functional.linear(x, w, b)
     return layer._conv_forward(x, w, b)
+
+
+def _fold_factor(weight, bias, factor, channel_dim):
+    """``weight`` and ``bias`` times ``factor`` (one value, or one per output channel, which is
+    dim ``channel_dim`` of the weight), and whether every factor is finite."""
+    f = factor.reshape(-1)
+    shape = [1] * weight.dim()
+    if f.numel() > 1:
+        shape[channel_dim] = -1
+    return weight * f.reshape(shape), (bias * f if bias is not None else None), bool(torch.isfinite(factor).all())
+
+
+def _layer_times_weight(x, fn_name, weight, bias, factor, kept, channel_dim, *rest):
+    """``fn(x, weight, bias, *rest) * factor`` for a weight ``factor``; when every factor is
+    finite, one layer call with it folded into the weights (``kept``, a `_WeightValues` of
+    `_fold_factor`, recomputes them when a weight changes). An infinite factor times a layer
+    output of 0 is NaN where the folded weights could not say so: then the written form runs."""
+    fn = getattr(torch.nn.functional, fn_name)
+    w, b, finite = kept.get((weight, bias, factor, channel_dim))
+    if finite:
+        return fn(x, w, b, *rest)
+    return fn(x, weight, bias, *rest) * factor
