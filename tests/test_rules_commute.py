@@ -120,3 +120,41 @@ def test_batch_norm_without_running_statistics_is_left_alone():
                      .replace("nn.BatchNorm1d(4)", "nn.BatchNorm1d(4, track_running_stats=False)"),
                      "[torch.randn(4, 3, 8, 8)]", name="NoStats")
     assert "batchnorm-eval-fold" not in rules_applied(task)
+
+
+TRANSITION = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(8)
+        self.conv = nn.Conv2d(8, 4, kernel_size=1, bias=True)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+
+    def forward(self, x):
+        return self.pool(self.conv(torch.relu(self.bn(x))))
+""", "[torch.randn(2, 8, 10, 10)]", name="Transition")
+
+
+def test_average_pool_runs_before_a_pointwise_convolution():
+    assert "pool-before-pointwise-conv" in rules_applied(TRANSITION)
+    source = rules_candidate(TRANSITION).source
+    body = source.split("class ModelNew")[1]
+    assert body.index("self.pool(") < body.index("self.conv(")
+    for f in (None, scaled(100.0), scaled(1.0, special=True)):
+        ref, new = run_pair(TRANSITION, source, f)
+        keep = ~torch.isnan(ref)  # (an inf input makes BatchNorm's batch statistics NaN)
+        assert not torch.isnan(new[keep]).any()
+        scale = max(1.0, ref[keep].abs().max().item()) if keep.any() else 1.0
+        assert torch.allclose(ref[keep], new[keep], rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("conv,pool", [
+    ("nn.Conv2d(8, 4, kernel_size=3, padding=1)", "nn.AvgPool2d(2)"),  # not pointwise
+    ("nn.Conv2d(8, 4, kernel_size=1, stride=2)", "nn.AvgPool2d(2)"),  # strided
+    ("nn.Conv2d(8, 4, kernel_size=1)", "nn.AvgPool2d(3, stride=2, padding=1)"),  # padded windows average zeros
+    ("nn.Conv2d(8, 4, kernel_size=1)", "nn.MaxPool2d(2)"),  # a max does not commute with a sum
+])
+def test_pointwise_conv_look_alikes_stay(conv, pool):
+    task = make_task(TRANSITION.source.split("\n\ndef get_inputs")[0].replace("nn.Conv2d(8, 4, kernel_size=1, bias=True)", conv)
+                     .replace("nn.AvgPool2d(kernel_size=2, stride=2)", pool), "[torch.randn(2, 8, 10, 10)]", name="NotPointwise")
+    assert "pool-before-pointwise-conv" not in rules_applied(task)

@@ -1,4 +1,6 @@
-"""Elementwise work moved past a max pooling, which then runs it on a fraction of the elements.
+"""Work moved past a pooling, which then runs it on a fraction of the elements: elementwise
+work after a max pooling (`move_monotone_after_max_pool`), a 1x1 convolution after an average
+pooling (`pool_before_pointwise_conv`).
 
 ``max_pool(f(y)) = f(max_pool(y))`` for every f that is non-decreasing: the window's largest
 f-value is f of its largest value. Read: a chain of non-decreasing elementwise operators
@@ -128,4 +130,41 @@ def move_monotone_after_max_pool(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]
         names = " -> ".join(kind(op, gm) for op in chain)
         out.append(Rewrite("monotone-after-max-pool", pool.name, f"{names} runs after {pool.name} on the pooled values"
                                                                   f"{' (NaN-relaxed)' if relaxed else ''}"))
+    return out
+
+
+_AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_POINTWISE_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _ones(v, n: int) -> bool:
+    return tuple(v) == (1,) * n if isinstance(v, (tuple, list)) else v == 1
+
+
+def pool_before_pointwise_conv(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``avg_pool(conv1x1(y))`` -> ``conv1x1(avg_pool(y))`` for a 1x1 convolution (stride 1, no
+    padding) and an average pooling without padding: both are linear and the convolution acts
+    on each position alone, so averaging before it gives the same values in real arithmetic
+    (the bias is constant over each window). The convolution then runs on the pooled positions
+    only (a quarter for a 2x2 pool, as in DenseNet's transition layers). (reassociated)"""
+    out = []
+    for pool in list(gm.graph.nodes):
+        pm = module_of(pool, gm)
+        conv_node = pool.args[0] if pool.args else None
+        cm = module_of(conv_node, gm) if isinstance(conv_node, fx.Node) else None
+        if not isinstance(pm, _AVG_POOLS) or not isinstance(cm, _POINTWISE_CONVS) or not single_use(conv_node):
+            continue
+        nd = int(type(cm).__name__[-2])
+        if type(pm).__name__[-2] != str(nd) or len(pool.args) != 1 or pool.kwargs or len(conv_node.args) != 1:
+            continue
+        if not (_ones(cm.kernel_size, nd) and _ones(cm.stride, nd) and _ones(cm.dilation, nd) and cm.padding_mode == "zeros"
+                and not isinstance(cm.padding, str) and tuple(cm.padding) == (0,) * nd):
+            continue
+        if pm.ceil_mode or pm.padding not in (0, (0,) * nd) or getattr(pm, "divisor_override", None) is not None:
+            continue
+        with gm.graph.inserting_before(pool):
+            pooled = gm.graph.node_copy(pool, lambda a: conv_node.args[0] if a is conv_node else a)
+            new = gm.graph.node_copy(conv_node, lambda a: pooled if a is conv_node.args[0] else a)
+        pool.replace_all_uses_with(new)
+        out.append(Rewrite("pool-before-pointwise-conv", pool.name, f"{pool.target} averages before the 1x1 {conv_node.target}"))
     return out
