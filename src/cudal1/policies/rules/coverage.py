@@ -9,7 +9,7 @@ process with a time limit; ``fuse`` candidates need a C++ build and are counted 
 unless ``check_kernels`` asks for the build and the same check.
 
 Small inputs: a task with smoke sizes runs at them; one that defines ``batch_size`` runs with
-``batch_size = 2`` (appended to its source, so ``get_inputs`` and ``get_init_inputs`` read
+``batch_size = 8`` (appended to its source, so ``get_inputs`` and ``get_init_inputs`` read
 it). The candidate checked is the one the policy proposes for the small task: a graph bakes
 the model's int attributes (a head count) and, when traced at the task's shapes
 (`tracing.shape_guard`), its input shapes, so the full-size candidate would fail or run the
@@ -27,7 +27,7 @@ import torch
 from ...tasks.contract import Task, exec_task_module, source_hash
 from .policy import Plan, RulesPolicy
 
-SMALL_BATCH = 2
+SMALL_BATCH = 8
 # Rules that change nothing a training-mode forward runs (KernelBench models are judged in
 # training mode): listed, but a task with only these does not count as rewritten.
 EVAL_ONLY_RULES = {"batchnorm-eval-fold"}
@@ -80,7 +80,7 @@ class TaskCoverage:
 
 def small_task(task: Task) -> Task:
     """The task at its smoke sizes when it defines them (the built-in suite), else with
-    ``batch_size = 2`` when it defines a larger one, else the task itself."""
+    ``batch_size = 8`` when it defines a larger one, else the task itself."""
     if task.has_smoke:
         return task.with_size("smoke")
     m = re.search(r"^batch_size\s*=\s*(\d+)\s*$", task.source, flags=re.MULTILINE)
