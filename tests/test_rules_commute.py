@@ -158,3 +158,38 @@ def test_pointwise_conv_look_alikes_stay(conv, pool):
     task = make_task(TRANSITION.source.split("\n\ndef get_inputs")[0].replace("nn.Conv2d(8, 4, kernel_size=1, bias=True)", conv)
                      .replace("nn.AvgPool2d(kernel_size=2, stride=2)", pool), "[torch.randn(2, 8, 10, 10)]", name="NotPointwise")
     assert "pool-before-pointwise-conv" not in rules_applied(task)
+
+
+REPEATED = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.token = nn.Parameter(torch.randn(1, 1, 16))
+
+    def forward(self, x):
+        B = x.shape[0]
+        t = torch.tanh(self.token.expand(B, -1, -1)) * 2.0
+        r = torch.sigmoid(x[:1].repeat(B, 1, 1))
+        return torch.cat([t, x], dim=1) + 1.0, r, torch.exp(x[:1].expand(B, -1, -1))
+""", "[torch.randn(6, 5, 16)]", name="Repeated")
+
+
+def test_elementwise_work_runs_once_before_a_repeat():
+    assert rules_applied(REPEATED).count("elementwise-before-repeat") >= 3
+    source = rules_candidate(REPEATED).source
+    for f in (None, scaled(10.0), scaled(1.0, special=True)):
+        ref, new = run_pair(REPEATED, source, f)
+        for r, n in zip(ref, new):  # tanh, sigmoid, exp: torch's vector and scalar paths differ in the last bit
+            assert torch.equal(torch.isnan(r), torch.isnan(n))
+            assert torch.allclose(r.nan_to_num(), n.nan_to_num(), rtol=3e-7, atol=1e-30)
+    ref, new = run_pair(REPEATED, source)
+    new[2].add_(1.0)  # the returned value is a tensor of its own, as the reference's (not a stride-0 view)
+
+
+def test_work_mixing_the_repeated_value_with_another_tensor_stays():
+    task = make_task("""
+class Model(nn.Module):
+    def forward(self, x, y):
+        return x[:1].expand(4, -1) * y
+""", "[torch.randn(4, 8), torch.randn(4, 8)]", name="RepeatMixed")
+    assert "elementwise-before-repeat" not in rules_applied(task)

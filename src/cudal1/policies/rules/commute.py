@@ -1,6 +1,7 @@
 """Work moved past a pooling, which then runs it on a fraction of the elements: elementwise
 work after a max pooling (`move_monotone_after_max_pool`), a 1x1 convolution after an average
-pooling (`pool_before_pointwise_conv`).
+pooling (`pool_before_pointwise_conv`); and elementwise work before a repeat along a batch
+dim (`elementwise_before_repeat`).
 
 ``max_pool(f(y)) = f(max_pool(y))`` for every f that is non-decreasing: the window's largest
 f-value is f of its largest value. Read: a chain of non-decreasing elementwise operators
@@ -25,7 +26,7 @@ import math
 from torch import fx, nn
 
 from .analysis import node_shape
-from .graph_utils import Rewrite, arg, kind, module_of
+from .graph_utils import Rewrite, arg, kind, module_of, reaches
 from .intervals import nan_keeping_to_output
 from .patterns import binary, number, single_use
 
@@ -167,4 +168,41 @@ def pool_before_pointwise_conv(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             new = gm.graph.node_copy(conv_node, lambda a: pooled if a is conv_node.args[0] else a)
         pool.replace_all_uses_with(new)
         out.append(Rewrite("pool-before-pointwise-conv", pool.name, f"{pool.target} averages before the 1x1 {conv_node.target}"))
+    return out
+
+
+_ELEMENTWISE = {"relu", "relu6", "tanh", "sigmoid", "exp", "gelu", "silu", "mish", "neg", "abs", "sqrt", "rsqrt", "log",
+                "softplus", "elu", "leaky_relu", "hardswish", "hardsigmoid", "hardtanh", "clamp", "erf", "sin", "cos"}
+
+
+def elementwise_before_repeat(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+    """``f(a.expand(...))`` / ``f(a.repeat(...))`` -> ``f(a).expand(...)`` / ``f(a).repeat(...)``
+    for an elementwise f of one tensor (numbers as other operands): the same value is otherwise
+    computed once per copy along the repeated (batch) dims. (exact for arithmetic, relu and
+    clamps; within an ulp for transcendental functions, whose vectorized and scalar paths in
+    torch may differ in the last bit, so an element's value can depend on its position.) An
+    expanded result the forward returns is made contiguous, as f's own result
+    was; not applied in graphs with in-place operators (they could write through the expanded view)."""
+    if ctx["has_inplace"]:
+        return []
+    out = []
+    for n in list(gm.graph.nodes):
+        if n.op not in ("call_function", "call_method") or not n.args or not isinstance(n.args[0], fx.Node):
+            continue
+        rep = n.args[0]
+        k = kind(n, gm)
+        others = [a for a in list(n.args[1:]) + list(n.kwargs.values()) if isinstance(a, fx.Node)]
+        elementwise = k in _ELEMENTWISE or (k in ("add", "sub", "mul", "truediv") and len(n.args) == 2 and not n.kwargs)
+        if not elementwise or others or rep.op != "call_method" or rep.target not in ("expand", "repeat") or not single_use(rep):
+            continue
+        a = rep.args[0]
+        if not isinstance(a, fx.Node) or node_shape(a) is None or node_shape(n) != node_shape(rep):
+            continue
+        with gm.graph.inserting_before(n):
+            once = gm.graph.node_copy(n, lambda v: a if v is rep else v)
+            new = gm.graph.node_copy(rep, lambda v: once if v is a else v)
+            if rep.target == "expand" and reaches(n, lambda m: m.users, lambda m: m.op == "output"):
+                new = gm.graph.call_method("contiguous", (new,))
+        n.replace_all_uses_with(new)
+        out.append(Rewrite("elementwise-before-repeat", n.name, f"{k} of {rep.name} computed once before the {rep.target}"))
     return out

@@ -40,7 +40,7 @@ from .analysis import TracedTask, node_dtype, node_shape
 from .attention import ATTENTION
 from .batchnorm import fold_eval_batch_norm
 from .cleanup import CLEANUP_RULES
-from .commute import move_monotone_after_max_pool, pool_before_pointwise_conv
+from .commute import elementwise_before_repeat, move_monotone_after_max_pool, pool_before_pointwise_conv
 from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
@@ -439,6 +439,7 @@ RULES = (
     *LINALG_RULES,
     move_monotone_after_max_pool,
     pool_before_pointwise_conv,
+    elementwise_before_repeat,
     fold_eval_batch_norm,
 )
 
