@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                             timeout_s=args.timeout, policy=policy)
         rows.append(row)
         check = row.simplify_check
-        note = f"{check.status}" + (f" ({check.message})" if check.message and check.status != "ok" else "")
+        note = f"{check.status}" + (f": {check.message}" if check.message else "")
         line = (f"[{i}/{len(tasks)}] {task.id}: simplify {', '.join(row.simplify_rules) or '-'} ({note}); "
                 f"fuse {', '.join(row.fuse_kernels) or '-'}" + ("" if row.traced else f"; not traced: {row.trace_error}"))
         console.print(escape(line), highlight=False, soft_wrap=True)
