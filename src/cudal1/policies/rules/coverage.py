@@ -2,7 +2,8 @@
 
 `task_coverage` asks the policy itself (`RulesPolicy`) for its ``simplify`` and ``fuse``
 candidates on the CPU; wrappers (CUDA graphs, torch.compile, channels_last) are not graph
-rewrites and are not counted. A ``simplify`` candidate is then run against the reference on
+rewrites and are not counted. A ``simplify`` candidate must pass the judge's static scan
+(`judge.catalogue.scan_source`, no reject finding) and is then run against the reference on
 small inputs (`check_candidate`): the same seeded weights, random inputs, and the same inputs
 with +-inf and NaN planted; it counts only when its outputs match (a float32 value mismatch
 counts when the same check in float64 agrees: rounding amplified by an ill-conditioned output). The check runs in a child
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ...judge.catalogue import scan_source
 from ...tasks.contract import Task, exec_task_module, source_hash
 from .policy import Plan, RulesPolicy
 
@@ -36,7 +38,7 @@ EVAL_ONLY_RULES = {"batchnorm-eval-fold"}
 
 @dataclass(frozen=True)
 class Check:
-    status: str  # ok | mismatch | error | timeout | not-run
+    status: str  # ok | mismatch | rejected (static scan) | error | timeout | not-run
     max_error: float | None = None
     message: str = ""
 
@@ -187,7 +189,11 @@ def _child(queue, task, source, specials):
 
 
 def check_candidate(task: Task, source: str, timeout_s: float = 60.0, specials: bool = True) -> Check:
-    """`compare_on_inputs` in a child process, stopped after ``timeout_s``."""
+    """The judge's static scan (a candidate it rejects does not count), then
+    `compare_on_inputs` in a child process, stopped after ``timeout_s``."""
+    rejects = [f.id for f in scan_source(source) if f.severity == "reject"]
+    if rejects:
+        return Check("rejected", message=f"the judge's static scan rejects it: {', '.join(rejects)}")
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, task, source, specials), daemon=True)

@@ -122,7 +122,9 @@ def _layer_times_weight(x, fn_name, weight, bias, factor, kept, channel_dim, *re
     finite, one layer call with it folded into the weights (``kept``, a `_WeightValues` of
     `_fold_factor`, recomputes them when a weight changes). An infinite factor times a layer
     output of 0 is NaN where the folded weights could not say so: then the written form runs."""
-    fn = getattr(torch.nn.functional, fn_name)
+    F = torch.nn.functional
+    fn = {"linear": F.linear, "conv1d": F.conv1d, "conv2d": F.conv2d, "conv3d": F.conv3d, "conv_transpose1d": F.conv_transpose1d,
+          "conv_transpose2d": F.conv_transpose2d, "conv_transpose3d": F.conv_transpose3d}[fn_name]
     w, b, finite = kept.get((weight, bias, factor, channel_dim))
     if finite:
         return fn(x, w, b, *rest)
