@@ -24,7 +24,7 @@ GRAPH_COMPONENTS = ("simplify", "fuse")
 LOWER_PRECISION = ("tf32", "autocast-bf16")
 
 _COMPONENT_DOCS = {
-    "simplify": "sound algebraic simplification of the FX graph",
+    "simplify": "sound rewrites of the FX graph: algebra, fused library functions, weight folding",
     "fuse": "generated fused kernels (elementwise epilogues, row reductions)",
     "cudagraph": "whole-forward CUDA graph replay with static input buffers",
     "channels-last": "channels_last layout for convolutions, cudnn.benchmark",
