@@ -163,7 +163,12 @@ def test_weight_factors_fold_while_finite_and_run_as_written_otherwise():
     ("self.lin(x) * self.w3", "self.w3 = nn.Parameter(torch.randn(3, 1, 12))"),  # widens the result
 ])
 def test_weight_factor_look_alikes_stay(expr, init):
-    task = make_task(f"""
+    assert "weight-factor-into-weights" not in rules_applied(_after_linear(expr, init))
+
+
+def _after_linear(expr: str, init: str):
+    """A task whose forward returns ``expr`` of ``self.lin`` (16 -> 12) and whatever ``init`` defines."""
+    return make_task(f"""
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
@@ -172,8 +177,7 @@ class Model(nn.Module):
 
     def forward(self, x):
         return {expr}
-""", "[torch.randn(5, 16)]", name="FactorLookAlike")
-    assert "weight-factor-into-weights" not in rules_applied(task)
+""", "[torch.randn(5, 16)]", name="AfterLinear")
 
 
 @pytest.mark.parametrize("expr,init", [
@@ -184,17 +188,7 @@ class Model(nn.Module):
     ("self.lin(x) * float('inf')", ""),
 ])
 def test_affine_look_alikes_stay(expr, init):
-    task = make_task(f"""
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(16, 12)
-        {init or 'pass'}
-
-    def forward(self, x):
-        return {expr}
-""", "[torch.randn(5, 16)]", name="AffineLookAlike")
-    assert "affine-into-weights" not in rules_applied(task)
+    assert "affine-into-weights" not in rules_applied(_after_linear(expr, init))
 
 
 @pytest.mark.parametrize("act,ok", [("torch.relu(V)", True), ("F.leaky_relu(V, 0.1)", True), ("self.act(V)", True),
