@@ -40,7 +40,7 @@ def main() -> None:
     first = judge.evaluate(task, src)  # builds (the reference runs live in every evaluation)
     first_s = time.monotonic() - t0
     say = Console().print
-    say(f"first: {first_s:.2f} s {first.verdict} speedup={first.speedup} stages={first.details.get('stage_s')}")
+    say(f"first: {first_s:.2f} s {first.verdict} speedup={first.speedup} stages={first.details.stage_s}")
     build = judge.build(task, src)
     walls = []
     for k in range(a.repeats):
@@ -48,7 +48,7 @@ def main() -> None:
         v = judge.evaluate(task, src, prebuilt=build)
         walls.append(time.monotonic() - t0)
         say(f"single {k + 1}: {walls[-1]:.2f} s {v.verdict} speedup={v.speedup} "
-            f"pace={v.details.get('pace_ms')} stages={v.details.get('stage_s')}")
+            f"pace={v.details.pace_ms} stages={v.details.stage_s}")
     # The same evaluations as one batch: each next candidate process starts while one is judged.
     t0 = time.monotonic()
     mark = [t0]
@@ -56,7 +56,7 @@ def main() -> None:
     def done(i, verdict):
         now = time.monotonic()
         say(f"batch {i + 1}: {now - mark[0]:.2f} s {verdict.verdict} speedup={verdict.speedup} "
-            f"prestarted={verdict.details.get('process_prestarted')} stages={verdict.details.get('stage_s')}")
+            f"prestarted={verdict.details.process_prestarted} stages={verdict.details.stage_s}")
         mark[0] = now
 
     batch = judge.evaluate_many([(task, src)] * a.repeats, on_result=done)
@@ -66,8 +66,8 @@ def main() -> None:
         table.add_column(col)
     table.add_row(f"{first_s:.2f}", f"{statistics.median(walls):.2f}", f"{batch_s:.2f}", v.verdict, f"{v.speedup}")
     Console().print(table)
-    Console().print("stage seconds of the last single evaluation:", v.details.get("stage_s"))
-    Console().print("stage seconds of the last batch evaluation:", batch[-1].details.get("stage_s"))
+    Console().print("stage seconds of the last single evaluation:", v.details.stage_s)
+    Console().print("stage seconds of the last batch evaluation:", batch[-1].details.stage_s)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"task": task.id, "device": judge.device_name, "first_s": first_s, "walls_s": walls, "batch_s_each": batch_s,

@@ -61,14 +61,15 @@ def main() -> None:
         t0 = time.monotonic()
         with Progress(transient=True) as progress:
             bar = progress.add_task(f"pass {n + 1}", total=len(jobs))
-            verdicts = judge.evaluate_many(jobs, build_workers=a.build_workers, on_result=lambda i, v: progress.advance(bar))
+            verdicts = judge.evaluate_many(jobs, build_workers=a.build_workers,
+                                           on_result=lambda i, v: (progress.advance(bar), report_one(progress, tasks[i], v)))
         wall = time.monotonic() - t0
         per_hour = len(jobs) / wall * 3600
         counts = Counter(v.verdict for v in verdicts)
         table.add_row(str(n + 1), "live", str(len(jobs)), f"{wall:.1f}", f"{wall / len(jobs):.2f}", f"{per_hour:.0f}",
                       ", ".join(f"{k}={v}" for k, v in counts.items()))
         passes.append({"wall_s": wall, "per_hour": per_hour, "verdicts": {t.id: v.to_record() for t, v in zip(tasks, verdicts)}})
-        bad = [(t.id, v.verdict, v.finding_ids()[:3], (v.details.get("error") or "")[:200]) for t, v in zip(tasks, verdicts) if v.verdict != "accepted"]
+        bad = [(t.id, v.verdict, v.finding_ids()[:3], (v.details.error or "")[:200]) for t, v in zip(tasks, verdicts) if v.verdict != "accepted"]
         for row in bad:
             Console().print(row)
     Console().print(table)
@@ -76,6 +77,13 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"prestart": not a.no_prestart, "passes": passes}, f, indent=1)
+
+
+def report_one(progress, task, v) -> None:
+    """One line per evaluation as it finishes (a run cut off still shows where the time went)."""
+    stages = " ".join(f"{k} {s:.1f}" for k, s in sorted((v.details.stage_s or {}).items(), key=lambda kv: -kv[1])[:5])
+    progress.console.print(f"{task.id}: {v.verdict} {v.speedup_text()} eval {v.eval_s or 0:.1f} s, build {v.build_s or 0:.1f} s"
+                           f" | {stages}", markup=False, highlight=False)
 
 
 EXTENSION = r'''

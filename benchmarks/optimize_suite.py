@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     from cudal1.judge import Judge, JudgeConfig
     from cudal1.policies.rules import RulesPolicy
     from cudal1.report.tables import stats_table
-    from cudal1.search import SearchOptions, optimize
+    from cudal1.search import Recording, SearchOptions, judge_and_store, optimize
     from cudal1.store import Store, config_key
     from cudal1.store.records import Candidate
-    from cudal1.tasks import load_suite, source_hash
+    from cudal1.tasks import load_suite
     from cudal1.tasks.suite_meta import ALGEBRAIC_SHORTCUT_TASKS
 
     console = Console(stderr=True)
@@ -115,16 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         baselines = {}
         if not args.no_compile_baseline:
-            src = baseline_source(task, "compile")
-            vid = store.find_verdict_id(task.source_hash, task.size, source_hash(src), judge.device_name, key)
-            if vid is not None:
-                v = store.verdict(vid)
-            else:
-                console.print("  judging the torch.compile baseline")
-                v = judge.evaluate(task, src)
-                cid = store.add_candidate(Candidate(task_id=task.id, source=src, policy="baseline", strategy="compile"))
-                store.add_verdict(cid, v, task=task, config_key=key, device_name=judge.device_name)
-            baselines["compile"] = v
+            cand = Candidate(task.id, baseline_source(task, "compile"), policy="baseline", strategy="compile")
+            [attempt] = judge_and_store([(task, cand)], lambda jobs, on_result: judge.evaluate_many(jobs, on_result=on_result),
+                                        Recording(store, judge.device_name, key),
+                                        on_start=lambda todo: todo and console.print("  judging the torch.compile baseline"))
+            baselines["compile"] = attempt.verdict
         best = r.best
         results.append(TaskResult(task.id, task.level, best.verdict if best else None, baselines))
         shortcut = task.id in ALGEBRAIC_SHORTCUT_TASKS

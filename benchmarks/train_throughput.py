@@ -148,7 +148,8 @@ def main() -> int:
         TaskSelection,
         TrainArgs,
     )
-    from cudal1.train.scratch import build_scratch_model
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the scratch model is a test fixture
+    from scratch_model import build_scratch_model, parameter_count
 
     tasks_sel = TaskSelection(ids=task_ids, size=size)
     from cudal1.train.common import select_tasks
@@ -162,8 +163,6 @@ def main() -> int:
     t0 = time.perf_counter()
     base = build_scratch_model(work / "base", list(prompts.values()) * 4 + [r["completion"] for r in records] * 4,
                                vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads)
-    from cudal1.train.scratch import parameter_count
-
     report["model"] = {"parameters": parameter_count(base), "hidden": args.hidden, "layers": args.layers,
                        "vocab": args.vocab, "build_s": round(time.perf_counter() - t0, 2)}
     print(f"model: {report['model']}", flush=True)
@@ -307,6 +306,8 @@ def main() -> int:
                 "judge_evaluations": r.judge_evaluations,
                 "evaluations_per_s": round(r.judge_evaluations / r.judge_seconds, 3) if r.judge_seconds else None,
                 "judge_share_of_time": round(r.judge_seconds / r.train_seconds, 3) if r.train_seconds else None,
+                "outcomes": r.outcomes,
+                "accepted_share": round(r.outcomes.get("accepted", 0) / max(1, sum(r.outcomes.values())), 3),
                 "mean_raw_reward": [round(x, 3) for x in r.rewards[:3]] + (["..."] if len(r.rewards) > 6 else [])
                 + [round(x, 3) for x in r.rewards[-3:]],
                 "peak_gpu_gib": gpu_peak_gib()}

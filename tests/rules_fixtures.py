@@ -14,11 +14,13 @@ def make_task(body: str, inputs: str, init: str = "[]", name: str = "Fixture", e
     return Task(id=f"level2/0_{name}", level=2, name=name, source=src, source_hash=source_hash(src))
 
 
-def build_pair(task: Task, candidate_source: str, seed: int = 0):
-    """(reference Model, candidate ModelNew) built with identically seeded weights."""
+def build_pair(task: Task, candidate_source: str, seed: int = 0, patch_globals: dict | None = None):
+    """(reference Model, candidate ModelNew) built with identically seeded weights.
+    ``patch_globals`` replaces names of the candidate's module after it ran (test doubles)."""
     mod = exec_task_module(task.source, task.size)
     ns: dict = {}
     exec(compile(candidate_source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
+    ns.update(patch_globals or {})
     init = mod.get_init_inputs()
     torch.manual_seed(seed)
     ref = mod.Model(*init)
@@ -26,10 +28,10 @@ def build_pair(task: Task, candidate_source: str, seed: int = 0):
     return ref, ns["ModelNew"](*init)
 
 
-def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0):
+def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0, patch_globals: dict | None = None):
     """(reference output, candidate output) on the same inputs and identically seeded weights."""
     mod = exec_task_module(task.source, task.size)
-    ref, new = build_pair(task, candidate_source, seed)
+    ref, new = build_pair(task, candidate_source, seed, patch_globals)
     torch.manual_seed(seed + 1)
     inputs = inputs_fn(mod) if inputs_fn else mod.get_inputs()
     with torch.no_grad():
@@ -57,6 +59,14 @@ def assert_exact(a: torch.Tensor, b: torch.Tensor):
     assert torch.equal(torch.isnan(a), torch.isnan(b))
     m = ~torch.isnan(a)
     assert torch.equal(a[m], b[m])
+
+
+def assert_close(ref: torch.Tensor, new: torch.Tensor, atol: float, rtol: float = 1e-5):
+    """Same shape and dtype, NaN at the same places, close elsewhere (infinities equal)."""
+    assert ref.shape == new.shape and ref.dtype == new.dtype
+    assert torch.equal(torch.isnan(ref), torch.isnan(new))
+    m = ~torch.isnan(ref)
+    assert torch.allclose(ref[m], new[m], atol=atol, rtol=rtol), (ref - new).abs().max()
 
 
 def assert_nan_relaxed(ref: torch.Tensor, cand: torch.Tensor, atol: float = 0.0):

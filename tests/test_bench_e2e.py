@@ -145,7 +145,7 @@ def test_store_has_everything_and_reload_matches(bench):
     again = load_run(store, result.run_id, tasks=None)
     # reloaded without the task list: the missing task has only its baseline
     assert {r.task_id: r.status for r in again.results} == {r.task_id: r.status for r in result.results}
-    assert store.run(result.run_id)["status"] == "done"
+    assert store.run(result.run_id).status == "done"
     assert len(store.baselines(result.run_id)) == 6
 
 

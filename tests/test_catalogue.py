@@ -125,6 +125,48 @@ def test_get_pattern_and_finding():
     assert (f.id, f.severity) == ("ghost-kernel", "warn")
 
 
+# Where the judge reports a runtime finding: Evidence.add(ID, ...), finding(ID, ...) (the
+# catalogue's constructor), the worker's self.finding(ID, ...), compare's c.fail(ID, ...).
+FINDING_CALL = re.compile(r'(?:\.add|\bfinding|\.fail)\(\s*"([a-z0-9][a-z0-9-]*)"')
+SEVERITY_LITERAL = re.compile(r'(?:\.add|\.finding|\.fail)\(\s*[^,()]+,\s*"(?:reject|warn)"')
+
+
+def _library_sources():
+    return sorted((ROOT / "src" / "cudal1").rglob("*.py"))
+
+
+def test_every_finding_id_in_the_source_is_in_the_catalogue():
+    from cudal1.judge.protocol import ERROR_VERDICTS
+
+    used = {fid: "protocol.ERROR_VERDICTS" for _, fid in ERROR_VERDICTS.values()}
+    for path in _library_sources():
+        for m in FINDING_CALL.finditer(path.read_text()):
+            used.setdefault(m.group(1), str(path.relative_to(ROOT)))
+    assert len(used) >= 40, "the call-site pattern no longer finds the judge's findings"
+    unknown = {fid: where for fid, where in used.items() if fid not in load_catalogue()}
+    assert not unknown, f"finding ids used in src/ but missing from patterns.yaml: {unknown}"
+
+
+def test_runtime_findings_take_their_severity_from_the_catalogue():
+    """No call site writes a severity or builds a Finding itself (only the catalogue and the
+    verdict's own decoding do), so an entry's severity is the one every finding of it carries."""
+    for path in _library_sources():
+        rel = path.relative_to(ROOT / "src" / "cudal1")
+        text = path.read_text()
+        assert not SEVERITY_LITERAL.search(text), f"{rel}: a finding with a literal severity"
+        if rel.parts[:2] != ("judge", "catalogue") and rel != Path("judge/verdict.py"):
+            assert not re.search(r"\bFinding\(", text), f"{rel}: builds a Finding; use catalogue.finding(id, message)"
+
+
+def test_candidate_process_findings_get_catalogue_severity():
+    from cudal1.judge.protocol import Failure, WireFinding
+    from cudal1.judge.session import Evidence
+
+    ev = Evidence()
+    ev.take(Failure("runtime", "x", (WireFinding("global-state-changed", "m"), WireFinding("made-up", "n"))))
+    assert [(f.id, f.severity) for f in ev.findings] == [("global-state-changed", "warn"), ("reply-malformed", "reject")]
+
+
 def test_findings_doc_is_up_to_date():
     doc = ROOT / "docs" / "findings.md"
     assert doc.read_text() == render_findings_doc(), "run: python scripts/gen_findings_doc.py"

@@ -43,8 +43,8 @@ def test_correct_candidate_is_accepted_with_all_fields(judge_cache):
                                 "floor_ms"}
     lo, hi = v.speedup_ci
     assert lo <= v.speedup <= hi and v.ref_cv >= 0 and v.candidate_cv >= 0 and 0 < v.floor_ms < v.candidate_ms
-    assert v.details["sandbox"] in ("strict", "basic", "off")
-    assert len(v.details["candidate_times_ms"]) >= 6
+    assert v.details.sandbox in ("strict", "basic", "off")
+    assert len(v.details.candidate_times_ms) >= 6
 
 
 def test_wrong_values_are_incorrect(judge_cache):
@@ -258,7 +258,7 @@ class ModelNew(nn.Module):
 
 def test_build_errors(judge_cache):
     v = judge(RELU_TASK, "import torch\nclass ModelNew(torch.nn.Module:\n    pass\n", judge_cache)
-    assert v.verdict == "build_error" and "build-failed" in ids(v) and "SyntaxError" in v.details["error"]
+    assert v.verdict == "build_error" and "build-failed" in ids(v) and "SyntaxError" in v.details.error
     v = judge(RELU_TASK, "import torch\nclass Model(torch.nn.Module):\n    pass\n", judge_cache)
     assert v.verdict == "build_error" and "missing-modelnew" in ids(v)
     v = judge(LINEAR_TASK, "import torch\nclass ModelNew(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n    def forward(self, x):\n        return x\n", judge_cache)
@@ -324,7 +324,7 @@ class ModelNew(nn.Module):
 """, judge_cache, sandbox="strict")
     assert not target.exists()
     assert v.verdict == "runtime_error" and "sandbox-denied" in ids(v)
-    assert v.details["sandbox"] == "strict"
+    assert v.details.sandbox == "strict"
 
 
 @pytest.mark.skipif(not _strict_available(), reason="bubblewrap not usable here")
@@ -350,7 +350,7 @@ class ModelNew(nn.Module):
 def test_remeasurement_runs_in_fresh_processes(judge_cache):
     v = judge(RELU_TASK, GOOD, judge_cache, remeasure_threshold_l1=0.0)
     assert v.verdict == "accepted"
-    assert v.details["remeasured"]["speedup"] > 0
+    assert v.details.remeasured["speedup"] > 0
 
 
 def test_remeasure_disagreement_keeps_the_lower_figure(judge_cache):
@@ -377,7 +377,7 @@ def test_reference_runs_live_and_leaves_nothing_in_the_cache(tmp_path):
     v1 = judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9)
     v2 = judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9)
     assert v1.verdict == v2.verdict == "accepted"
-    assert v1.details["ref_times_ms"] != v2.details["ref_times_ms"]  # timed again, in this run
+    assert v1.details.ref_times_ms != v2.details.ref_times_ms  # timed again, in this run
     # Kept: builds, and pace.json (the machine's best pace, nothing about any evaluation).
     leftovers = [p for p in Path(cache).rglob("*") if p.is_file() and "builds" not in p.parts and p.name != "pace.json"]
     assert not leftovers, leftovers
@@ -414,7 +414,7 @@ def test_verdict_json_round_trip(judge_cache):
 
     v = judge(RELU_TASK, GOOD, judge_cache)
     again = Verdict.loads(v.dumps())
-    assert again == v and json.loads(v.dumps())["details"]["sandbox"] == v.details["sandbox"]
+    assert again == v and json.loads(v.dumps())["details"]["sandbox"] == v.details.sandbox
 
 
 @pytest.mark.skipif(not _strict_available(), reason="bubblewrap not usable here")

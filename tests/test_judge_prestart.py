@@ -36,7 +36,7 @@ def test_next_process_is_prestarted_and_nothing_is_left_running(judge_cache):
     verdicts = judge.evaluate_many(jobs)
     assert [v.verdict for v in verdicts] == ["accepted", "accepted", "incorrect", "build_error", "accepted"], \
         [v.to_record() for v in verdicts]
-    started_ahead = [v.details.get("process_prestarted") for v in verdicts]
+    started_ahead = [v.details.process_prestarted for v in verdicts]
     # The first has nobody before it; the fifth followed a job whose spare was never taken over.
     assert started_ahead == [False, True, True, None, False]
     # A pre-started process judges like a fresh one: same seeds, same checks.
@@ -56,4 +56,50 @@ def test_prestart_off_starts_every_process_when_needed(judge_cache):
     task = make_task(RELU_TASK)
     judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
     verdicts = judge.evaluate_many([(task, GOOD), (task, ALSO_GOOD)])
-    assert [v.details.get("process_prestarted") for v in verdicts] == [False, False]
+    assert [v.details.process_prestarted for v in verdicts] == [False, False]
+
+
+
+def two_new_tasks(tag: str):
+    """Two tasks no earlier test has judged (the pool of warm reference processes outlives a test)."""
+    first = make_task(RELU_TASK + f"# {tag} first\n", name=f"{tag}_first")
+    second = make_task(RELU_TASK.replace("torch.relu(x) * 2.0", "(torch.relu(x) + 0.0) * 2.0") + f"# {tag}\n",
+                       name=f"{tag}_second")
+    return first, second
+
+
+def test_next_tasks_reference_process_is_started_ahead(judge_cache):
+    """A batch over different tasks: each next task's reference process starts while the current
+    one is judged, so its evaluation finds it waiting (no Python + torch start-up of its own)."""
+    first, second = two_new_tasks("ahead")
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
+    verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
+    assert [v.verdict for v in verdicts] == ["accepted", "accepted"], [v.to_record() for v in verdicts]
+    assert [v.details.reference_process_reused for v in verdicts] == [False, True]
+    assert set(child_pids()) <= idle_pids()  # only warm references wait
+
+
+def test_without_prestart_each_new_task_starts_its_reference(judge_cache):
+    first, second = two_new_tasks("not_ahead")
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="off"))
+    verdicts = judge.evaluate_many([(first, GOOD), (second, GOOD)])
+    assert [v.details.reference_process_reused for v in verdicts] == [False, False]
+
+
+def test_no_second_reference_process_for_the_task_being_judged(tmp_path):
+    """In a batch of one task's candidates the next job's reference is the one in use: starting
+    another would cost a Python + torch start-up per evaluation and then be thrown away."""
+    from cudal1.judge import refpool
+
+    key = ("busy-task", "smoke", "cpu", 1)
+
+    def must_not_start(folder):
+        raise AssertionError("a reference process was started for a task whose reference is in use")
+
+    with refpool._lock:
+        refpool._busy[key] += 1
+    try:
+        assert refpool.prestart(key, tmp_path, must_not_start) is None
+    finally:
+        with refpool._lock:
+            refpool._busy[key] -= 1

@@ -15,7 +15,7 @@ SAMPLES = [
     p.Setup("cuda", 4, "src", "full", "cand", 7, False, 0.9, True),
     p.Trials((p.TrialSpec("t0", 1, 2, repeat_check=True), p.TrialSpec("w_reinit", 3, 4, params="reinit")), 1 << 20, (("a", "b"),)),
     p.Warmup(5, 3), p.TimeRound("r0", (1, 2), (3, 4), True), p.Profile(1, 3), p.Audit(False), p.Ping(), p.Exit(),
-    p.Failure("runtime", "boom", (p.WireFinding("crash", "reject", "x"),)), p.Pong(),
+    p.Failure("runtime", "boom", (p.WireFinding("crash", "x"),)), p.Pong(),
     p.SetupDone((p.ParamInfo("lin.weight", (4, 3), "torch.float32"),), 0.5), p.TrialsDone(True, False),
     p.RoundDone((0.1, 0.2)), p.RoundDone((0.3,), 1), p.WarmedUp(0.012), p.Done(), p.Profiled((p.KernelTime("k", 0.5, 3),)),
 ]
@@ -33,7 +33,7 @@ def test_every_message_round_trips(msg):
     ('{"type": "RoundDone", "times_ms": [1.0], "extra": 1}', "unknown field"),
     ('{"type": "RoundDone", "times_ms": "fast"}', "expected a list"),
     ('{"type": "RoundDone", "times_ms": [true]}', "expected a number"),
-    ('{"type": "Done", "findings": [{"id": "x", "severity": "reject"}]}', "missing field"),
+    ('{"type": "Done", "findings": [{"id": "x"}]}', "missing field"),
     ('{"type": "SetupDone", "params": [], "import_s": 0.1}', "unexpected message type"),
     ('[1, 2]', "unexpected message type"),
 ])

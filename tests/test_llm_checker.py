@@ -10,6 +10,7 @@ from cudal1.search.checker import (
     store_cases,
 )
 from cudal1.policies.llm.prompts import HackCase
+from cudal1.store.records import Hack
 from cudal1.tasks import resolve_task
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,7 +45,7 @@ def test_tfidf_scores_are_cosines():
 
 
 def test_store_hacks_become_cases():
-    cases = store_cases([{"task_id": "level1/1_X", "source": "return torch.empty_like(x)", "reason": "no work", "origin": "llm-checker"}])
+    cases = store_cases([Hack(1, "level1/1_X", "return torch.empty_like(x)", "h", "no work", "llm-checker", 0.0)])
     assert cases[0].case.example == "return torch.empty_like(x)" and "llm-checker" in cases[0].case.title
 
 

@@ -82,7 +82,7 @@ def test_optimize_policy_llm_end_to_end(tmp_path):
     assert checker_prompts and any("clamp_min" in fx.checker_candidate(p) for p in checker_prompts)
     (hack,) = report["extra"]["checker_rejected"]
     assert "special-cases" in hack["reason"]
-    assert [h["source_hash"] for h in store.hacks()] == [store.candidate(hack["candidate_id"]).source_hash]
+    assert [h.source_hash for h in store.hacks()] == [store.candidate(hack["candidate_id"]).source_hash]
     assert all("clamp_min" not in store.candidate(c).source for c in tried)
     best = (out / Path(report["best"]["path"]).name).read_text()
     assert "clamp_min" not in best and "torch.relu(x)" in best and best.startswith("# cudal1: ACCEPTED")

@@ -41,7 +41,7 @@ def test_optimize_finds_the_shortcut_writes_it_and_resumes(tmp_path, judge_cache
     hist = store.history(task.id)
     assert [a.strategy for a in hist] == ["simplify"] and hist[0].verdict.accepted
     assert store.candidate(hist[0].candidate_id).meta["components"] == ["simplify"]
-    assert store.run(result.run_id)["status"] == "done"
+    assert store.run(result.run_id).status == "done"
     # a rerun reuses the stored verdict instead of judging again
     again = optimize(task, RulesPolicy(), options, store=store, judge_config=config)
     assert again.tried[0].reused and again.best.verdict == best.verdict

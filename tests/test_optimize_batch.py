@@ -14,7 +14,7 @@ import pytest
 from cudal1.judge import Judge, JudgeConfig
 from cudal1.judge.verdict import Finding, Verdict
 from cudal1.policies.base import Proposal
-from cudal1.search import OptimizeResult, SearchOptions, TriedCandidate, optimize, write_outputs
+from cudal1.search import Attempt, OptimizeResult, SearchOptions, optimize, write_outputs
 from cudal1.search.optimize import faster_than_reference
 from cudal1.store import Store
 from cudal1.tasks import resolve_task
@@ -115,7 +115,7 @@ def test_a_batch_is_judged_by_one_evaluate_many_and_stored(tmp_path, judge_cache
     assert set(history) == {"same", "fast", "wrong"}
     for t in result.tried:
         assert history[t.strategy].verdict == t.verdict.verdict and history[t.strategy].speedup == t.verdict.speedup
-    assert len(store.run_results(result.run_id)) == 3 and store.run(result.run_id)["status"] == "done"
+    assert len(store.run_results(result.run_id)) == 3 and store.run(result.run_id).status == "done"
     # (c) only a candidate faster beyond the noise is written, with its interval in the header
     same = result.tried[0]
     written = [p.read_text() for p in (tmp_path / "out").glob("best_*.py")]
@@ -157,7 +157,7 @@ def _verdict(speedup: float, ci: tuple[float, float] | None, findings: tuple[Fin
 def _result(tmp_path, *tried: tuple[str, Verdict]) -> OptimizeResult:
     task = Task(id="level1/1_T", level=1, name="T", source=TASK, source_hash=source_hash(TASK))
     return OptimizeResult(task=task, device="cpu", device_name="CPU", policy="listed",
-                          tried=[TriedCandidate(source=f"# {name}\n", strategy=name, verdict=v) for name, v in tried])
+                          tried=[Attempt(source=f"# {name}\n", strategy=name, verdict=v) for name, v in tried])
 
 
 def test_an_interval_reaching_one_is_not_faster_and_not_written(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from cudal1.cli.main import main
 from cudal1.judge.verdict import Verdict
 from cudal1.policies.base import Proposal
-from cudal1.search import OptimizeResult, SearchOptions, TriedCandidate, optimize
+from cudal1.search import Attempt, OptimizeResult, SearchOptions, optimize
 from cudal1.store import Store
 from cudal1.tasks import resolve_task
 
@@ -76,7 +76,7 @@ def test_stop_text(reason, n, expected):
     task = resolve_task(TASK, size="smoke")
     v = Verdict("incorrect", False, None, 1.0, None, 1.0, (), "cpu", "2.x")
     result = OptimizeResult(task=task, device="cpu", device_name="CPU", policy="rules", stop_reason=reason, budget=8,
-                            tried=[TriedCandidate(source="# x\n", strategy=f"s{i}", verdict=v) for i in range(n)])
+                            tried=[Attempt(source="# x\n", strategy=f"s{i}", verdict=v) for i in range(n)])
     assert result.stop_text() == expected
     assert result.message().endswith(expected)
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 import torch
-from rules_fixtures import make_task, run_pair, scaled
+from rules_fixtures import assert_close, make_task, run_pair, scaled
 
 from cudal1.policies.rules import RulesPolicy
 from cudal1.policies.rules.analysis import trace_task
@@ -82,10 +82,7 @@ def _matches_on_cpu(task, scale: float, atol: float) -> str:
     for fn in (None, scaled(scale), scaled(1.0, special=True)):
         refs, news = run_pair(task, p.source, fn)
         for r, n in zip(refs, news):
-            assert r.shape == n.shape
-            assert torch.equal(torch.isnan(r), torch.isnan(n))
-            m = ~torch.isnan(r)
-            assert torch.allclose(r[m], n[m], atol=atol, rtol=1e-5), (r - n).abs().max()
+            assert_close(r, n, atol)
     return p.source
 
 

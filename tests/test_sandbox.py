@@ -308,7 +308,7 @@ class ModelNew(nn.Module):
         judge_seen = len(workers) > 1 or any(b"pytest" in c for c in _cmdlines())
         return torch.relu(x) * (3.0 if _files_in_cache() or judge_seen else 2.0)
 """, str(cache), sandbox="basic")
-    assert v.details["sandbox"] == "basic"
+    assert v.details.sandbox == "basic"
     assert v.correct, v.to_record()
 
 

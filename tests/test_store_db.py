@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 
 import pytest
 
-from cudal1.judge.verdict import Finding, KernelShare, Verdict
+from cudal1.judge.verdict import Finding, KernelShare, Verdict, VerdictDetails
 from cudal1.store import SCHEMA_VERSION, Candidate, Store, config_key
 from cudal1.store import migrations
+from cudal1.store.records import Baseline, Hack
 from cudal1.tasks import Task, source_hash
 
 REF = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x * 2\n"
@@ -102,6 +104,24 @@ def test_candidate_and_verdict_round_trip(store):
     assert store.candidate(cid).tags == ("cuda-graph",)
 
 
+def test_verdict_details_are_typed_and_keep_unknown_keys(store):
+    raw = {"sandbox": "basic", "ref_times_ms": [1.0, 2.0], "strict_tol_ok": False,
+           "remeasured": {"device": "cpu", "speedup": 1.2}, "from_another_judge": {"x": 1}}
+    d = VerdictDetails.from_json(raw)
+    assert (d.sandbox, d.ref_times_ms, d.strict_tol_ok, d.error) == ("basic", (1.0, 2.0), False, None)
+    assert d.extra == {"from_another_judge": {"x": 1}}
+    assert d.to_json() == raw and VerdictDetails.from_json(json.loads(json.dumps(d.to_json()))) == d
+    v = _verdict(details=raw)  # a mapping, as older callers pass it, becomes the record
+    assert v.details == d and Verdict.loads(v.dumps()).details == d
+    # a row stored by an earlier version (details as a JSON object) loads, unknown keys kept
+    task = _task()
+    cid = store.add_candidate(Candidate(task.id, "old"))
+    vid = store.add_verdict(cid, _verdict(), task=task)
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE verdicts SET details = ? WHERE id = ?", (json.dumps(raw), vid))
+    assert store.verdict(vid).details == d
+
+
 def test_resume_key_from_verdict_details(store):
     task = _task()
     cid = store.add_candidate(Candidate(task.id, "src"))
@@ -132,21 +152,24 @@ def test_history_and_best(store):
 def test_runs_results_and_baselines(store):
     task = _task()
     rid = store.start_run("bench", {"suite": "builtin"}, "Dev", "2.x")
-    assert store.run(rid)["status"] == "running"
+    assert store.run(rid).status == "running"
     cid = store.add_candidate(Candidate(task.id, "a"))
     vid = store.add_verdict(cid, _verdict(), rid, task=task, device_name="Dev")
     store.add_baseline(rid, task, "eager", _verdict(speedup=1.0), device_name="Dev")
     rid2 = store.start_run("bench", {"suite": "builtin"}, "Dev", "2.x")
     store.link_verdict(rid2, vid)
     res = store.run_results(rid)
-    assert [r["kind"] for r in res] == ["candidate", "baseline:eager"]
-    assert res[0]["level"] == 1 and res[0]["verdict"].speedup == 1.5 and not res[0]["reused"]
+    assert [r.kind for r in res] == ["candidate", "baseline:eager"]
+    assert res[0].level == 1 and res[0].verdict.speedup == 1.5 and not res[0].reused
     res2 = store.run_results(rid2)
-    assert len(res2) == 1 and res2[0]["reused"] and res2[0]["verdict_id"] == vid
-    assert store.baselines(rid) == [{"task_id": task.id, "kind": "eager", "verdict": _verdict(speedup=1.0)}]
+    assert len(res2) == 1 and res2[0].reused and res2[0].verdict_id == vid
+    assert store.baselines(rid) == [Baseline(task.id, "eager", _verdict(speedup=1.0))]
     store.finish_run(rid)
-    assert store.run(rid)["status"] == "done" and store.run(rid)["finished"] is not None
-    assert [r["id"] for r in store.runs("bench")] == [rid2, rid]
+    assert store.run(rid).status == "done" and store.run(rid).finished is not None
+    assert [r.id for r in store.runs("bench")] == [rid2, rid]
+    # every record the store returns survives a JSON round trip
+    for record in [*res, *res2, *store.baselines(rid), *store.runs()]:
+        assert type(record).from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
 def test_resumable_run(store):
@@ -168,8 +191,10 @@ def test_hacks_case_base(store):
     store.add_hack("level1/9_Double", "src2", "lazy tensor", "human")
     assert h1 == h2
     hacks = store.hacks()
-    assert [h["reason"] for h in hacks] == ["side stream", "lazy tensor"]
-    assert hacks[0]["source_hash"] == source_hash("src1")
+    assert [h.reason for h in hacks] == ["side stream", "lazy tensor"]
+    assert hacks[0].source_hash == source_hash("src1")
+    assert [h.reason for h in store.hacks("level1/0_Other")] == []
+    assert Hack.from_json(json.loads(json.dumps(hacks[1].to_json()))) == hacks[1]
 
 
 def test_config_key_ignores_cache_settings():

@@ -104,7 +104,7 @@ def test_sft_data_keeps_only_judged_correct_answers(tmp_path, monkeypatch):
         assert all(r["verdict"] == "accepted" for r in records)
         store = Store(cfg.db)
         hacks = store.hacks()
-        assert len(hacks) == 1 and hacks[0]["task_id"] == "level1/19_Swish"
+        assert len(hacks) == 1 and hacks[0].task_id == "level1/19_Swish"
         assert len(store.history("level1/19_Swish")) == 2
         # A rerun resumes: every task already has its records, so no teacher request goes out.
         sent = len(teacher.requests)
@@ -152,6 +152,7 @@ def test_grpo_step_on_real_judge_rewards(sft_result, tmp_path):
     result = run_rl(cfg)
     assert result.global_step == 1
     assert result.judge_evaluations >= 1 and len(result.rewards) == 1
+    assert sum(result.outcomes.values()) == cfg.num_generations  # every completion has an outcome
     store = Store(cfg.db)
     judged = store.history("level1/1_Square_Matmul") + store.history("level1/19_Swish")
     assert judged and {a.strategy for a in judged} == {"rl"}

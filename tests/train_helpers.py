@@ -86,7 +86,7 @@ def sft_records(device: str = "cpu") -> list[dict]:
 
 def build_tiny(out_dir: Path, extra_texts: list[str] = (), seed: int = 0) -> str:
     """A ~0.3M-parameter Llama and a BPE tokenizer trained on the prompts and answers used in the tests."""
-    from cudal1.train.scratch import build_scratch_model
+    from scratch_model import build_scratch_model
 
     texts = list(first_prompts().values()) + list(ANSWERS.values()) + [WRONG_ANSWER] + list(extra_texts)
     return build_scratch_model(out_dir, texts * 4, vocab_size=1200, hidden=64, layers=2, heads=4, seed=seed)

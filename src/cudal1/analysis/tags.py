@@ -75,7 +75,7 @@ class Evidence:
 
     @property
     def ref_kernels(self) -> list:
-        return list((self.verdict.details or {}).get("ref_kernels") or []) if self.verdict else []
+        return list(self.verdict.details.ref_kernels or []) if self.verdict else []
 
 
 Detector = Callable[[Evidence], tuple[list[str], list[str]]]  # -> (source evidence, run evidence)

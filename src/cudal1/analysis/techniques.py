@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..store.records import RunItem
 from .tags import catalogue, tag_candidate
 
 
@@ -149,18 +150,18 @@ def collect_results(store, run_id: int | None = None, device: str | None = None,
     candidate (its latest accepted verdict), baselines excluded; ``device`` filters on the
     verdict's device. Candidates without stored tags are tagged now (written back with
     ``write_tags``)."""
-    runs = [run_id] if run_id is not None else [r["id"] for r in store.runs(limit=1_000_000)]
-    latest: dict[int, dict] = {}
+    runs = [run_id] if run_id is not None else [r.id for r in store.runs(limit=1_000_000)]
+    latest: dict[int, RunItem] = {}
     for rid in runs:
         for item in store.run_results(rid):
-            v = item["verdict"]
-            if item["kind"] != "candidate" or item.get("policy") == "baseline" or not v.accepted:
+            v = item.verdict
+            if item.kind != "candidate" or item.policy == "baseline" or not v.accepted:
                 continue
-            if device and device not in (v.device, item.get("device_name")):
+            if device and device not in (v.device, item.device_name):
                 continue
-            prev = latest.get(item["candidate_id"])
-            if prev is None or item["verdict_id"] > prev["verdict_id"]:
-                latest[item["candidate_id"]] = item
+            prev = latest.get(item.candidate_id)
+            if prev is None or item.verdict_id > prev.verdict_id:
+                latest[item.candidate_id] = item
     out = []
     for cid, item in sorted(latest.items()):
         cand = store.candidate(cid)
@@ -168,9 +169,9 @@ def collect_results(store, run_id: int | None = None, device: str | None = None,
             continue
         tags = tuple(cand.tags)
         if not tags:
-            task = store.task_by_hash(item["task_hash"], item["size"]) if item.get("task_hash") else store.task(item["task_id"])
-            tags = tuple(tag_candidate(task, cand.source, item["verdict"]))
+            task = store.task_by_hash(item.task_hash, item.size) if item.task_hash else store.task(item.task_id)
+            tags = tuple(tag_candidate(task, cand.source, item.verdict))
             if write_tags and tags:
                 store.set_tags(cid, tags)
-        out.append(TaggedResult(cid, item["task_id"], int(item["level"]), float(item["verdict"].speedup), frozenset(tags)))
+        out.append(TaggedResult(cid, item.task_id, item.level, float(item.verdict.speedup), frozenset(tags)))
     return out

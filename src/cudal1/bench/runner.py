@@ -17,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config_fields import setting
 from ..judge.config import JudgeConfig
 from ..judge.verdict import Verdict
+from ..search.judging import Recording, judge_and_store
 from ..store import Candidate, Store, config_key
+from ..store.records import Attempt
 from ..tasks.contract import Task
 from ..tasks.loader import LEVEL_DIR_RE, TASK_FILE_RE, load_suite
 from .baselines import BASELINES, baseline_source
@@ -36,22 +39,27 @@ class BenchError(ValueError):
 
 @dataclass(frozen=True)
 class BenchOptions:
-    suite: str = "builtin"
-    candidates: str = ""  # a folder mirroring the suite, a CUDA-L1 JSON-lines file, or a run id
-    baselines: tuple[str, ...] = ("eager",)
-    device: str = "auto"
-    size: str = "full"
-    gpus: int = 1
-    ray: str | None = None  # None: local workers; "auto": a local Ray cluster; else its address
-    level: int | None = None
-    tasks: str | None = None  # glob over task ids ("level1/*", "*Matmul*")
-    fresh: bool = False  # judge again even what the store already has
-    build_workers: int = 2
+    suite: str = setting("builtin", "'builtin' or a KernelBench checkout (folder with level1/, level2/, ...)")
+    candidates: str = setting("", "A folder mirroring the suite (levelN/ID_Name.py), a CUDA-L1 JSON-lines file, or a run id; '' = baselines only",
+                              metavar="PATH|RUN")
+    baselines: tuple[str, ...] = setting(("eager",), f"Baselines judged beside the candidates, from: {', '.join(BASELINES)}")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    size: str = setting("full", "full or smoke", choices=("full", "smoke"))
+    gpus: int = setting(1, "Judge on GPUs cuda:0..N-1 of this machine, one worker each")
+    ray: str | None = setting(None, "Judge on Ray actors (one per GPU): 'auto' starts a local cluster, else a cluster address; none = local workers")
+    level: int | None = setting(None, "Only this level")
+    tasks: str | None = setting(None, "Only task ids matching these comma-separated globs (level1/*, *Matmul*)", metavar="GLOB")
+    fresh: bool = setting(False, "Judge everything again instead of reusing stored verdicts")
+    build_workers: int = setting(2, "CPU processes building candidates ahead")
 
     def __post_init__(self):
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise BenchError(f"unknown baseline(s) {', '.join(unknown)}: choose from {', '.join(BASELINES)}")
+        if self.gpus < 1:
+            raise BenchError("gpus must be at least 1 (--gpus)")
+        if self.build_workers < 1:
+            raise BenchError("build_workers must be at least 1 (--build-workers)")
 
 
 @dataclass(frozen=True)
@@ -173,12 +181,12 @@ def candidates_from_run(store: Store, run_id: int, tasks: list[Task] | None = No
         raise BenchError(f"no run {run_id} in {store.path} (see `cudal1 report --list`)")
     best: dict[str, tuple[float, int]] = {}
     for r in store.run_results(run_id):
-        if r["kind"] != "candidate":
+        if r.kind != "candidate":
             continue
-        v = r["verdict"]
+        v = r.verdict
         score = v.speedup if v.accepted else -1.0
-        if r["task_id"] not in best or score >= best[r["task_id"]][0]:
-            best[r["task_id"]] = (score, r["candidate_id"])
+        if r.task_id not in best or score >= best[r.task_id][0]:
+            best[r.task_id] = (score, r.candidate_id)
     out = CandidateSet(policy="user")
     suite_ids = {t.id for t in tasks or []}
     for task_id, (_, cid) in best.items():
@@ -312,51 +320,52 @@ def _bench(options, store, config, progress, backend, tasks, cands, notes, missi
     else:
         run_id = store.start_run("bench", run_config, dev_name, torch.__version__)
 
-    # Build the job list; link verdicts the store already has.
-    jobs: list[tuple[Task, str]] = []
-    job_info: list[tuple[Task, str, int]] = []  # (task, kind, candidate id)
-    reused = 0
+    # Baselines first, then the candidate, task by task; verdicts the store already has are reused.
+    items: list[tuple[Task, Candidate]] = []
     for task in tasks:
-        store.add_task(task)
-        wanted = [(f"baseline:{b}", baseline_source(task, b), "baseline", b) for b in options.baselines]
+        items += [(task, Candidate(task.id, baseline_source(task, b), policy="baseline", strategy=b))
+                  for b in options.baselines]
         if task.id in cands.sources:
-            wanted.append(("candidate", cands.sources[task.id], cands.policy, ""))
-        for kind, source, policy, strategy in wanted:
-            cand = Candidate(task_id=task.id, source=source, policy=policy, strategy=strategy,
-                             meta=cands.meta.get(task.id, {}) if kind == "candidate" else {})
-            if not options.fresh:
-                vid = store.find_verdict_id(task.source_hash, task.size, cand.source_hash, dev_name, key)
-                if vid is not None and not _judge_failed(store.verdict(vid)):
-                    store.link_verdict(run_id, vid, kind)
-                    reused += 1
-                    continue
-            cid = store.find_candidate(task.id, cand.source_hash, policy=policy) or store.add_candidate(cand)
-            jobs.append((task, source))
-            job_info.append((task, kind, cid))
-
-    if progress:
-        progress(BenchEvent("start", total=len(jobs), reused=reused, missing=tuple(missing)))
+            items.append((task, Candidate(task.id, cands.sources[task.id], policy=cands.policy,
+                                          meta=cands.meta.get(task.id, {}))))
+    todo: list[int] = []
+    judged_now: set[int] = set()
     done = 0
 
-    def on_result(index: int, verdict: Verdict) -> None:
+    def on_start(indices: list[int]) -> None:
+        todo.extend(indices)
+        judged_now.update(indices)
+        if progress:
+            progress(BenchEvent("start", total=len(todo), reused=len(items) - len(todo), missing=tuple(missing)))
+
+    def on_attempt(i: int, attempt: Attempt) -> None:
         nonlocal done
-        task, kind, cid = job_info[index]
-        store.add_verdict(cid, verdict, run_id, task=task, config_key=key, device_name=dev_name, kind=kind)
+        if i not in judged_now:
+            return
         done += 1
         if progress:
-            progress(BenchEvent("result", done=done, total=len(jobs), task_id=task.id, job=kind, verdict=verdict))
+            task, cand = items[i]
+            progress(BenchEvent("result", done=done, total=len(todo), task_id=task.id, job=cand.run_kind,
+                                verdict=attempt.verdict))
+
+    failures: list = []
+
+    def evaluate(jobs, on_result) -> None:
+        failures.extend(backend.run(jobs, on_result))
 
     status = "interrupted"
     try:
-        failures = backend.run(jobs, on_result)
+        judge_and_store(items, evaluate, Recording(store, dev_name, key, run_id, reuse=not options.fresh),
+                        on_start=on_start, on_attempt=on_attempt)
         status = "done" if not failures else "incomplete"
     finally:
         store.finish_run(run_id, status)
     result = load_run(store, run_id, tasks=tasks)
     result.sources = {t.id: cands.sources[t.id] for t in tasks if t.id in cands.sources}
     result.notes = notes
-    result.failures = [f"{job_info[f.index][0].id} ({job_info[f.index][1]}): {f.reason}" for f in failures]
-    result.judged, result.reused, result.status = done, reused, status
+    failed = [(items[todo[f.index]], f.reason) for f in failures]
+    result.failures = [f"{task.id} ({cand.run_kind}): {reason}" for (task, cand), reason in failed]
+    result.judged, result.reused, result.status = done, len(items) - len(todo), status
     return result
 
 
@@ -376,38 +385,33 @@ def load_run(store: Store, run_id: int, tasks: list[Task] | None = None) -> Benc
     sources: dict[str, str] = {}
     judged = reused = 0
     for r in store.run_results(run_id):
-        reused += r["reused"]
-        judged += not r["reused"]
-        entry = by_task.setdefault(r["task_id"], {"verdict": None, "baselines": {}})
-        levels[r["task_id"]] = r["level"]
-        if r["task_id"] not in stored_tasks:
-            t = store.task_by_hash(r["task_hash"], r["size"])
+        reused += r.reused
+        judged += not r.reused
+        entry = by_task.setdefault(r.task_id, {"verdict": None, "baselines": {}})
+        levels[r.task_id] = r.level
+        if r.task_id not in stored_tasks:
+            t = store.task_by_hash(r.task_hash, r.size)
             if t is not None:
-                stored_tasks[r["task_id"]] = t
-        v = r["verdict"]
-        if r["kind"].startswith("baseline:"):
-            entry["baselines"][r["kind"][9:]] = v
+                stored_tasks[r.task_id] = t
+        v = r.verdict
+        if r.is_baseline:
+            entry["baselines"][r.kind[len("baseline:"):]] = v
             continue
         cur = entry["verdict"]
         if cur is None or (v.accepted and (not cur.accepted or (v.speedup or 0) > (cur.speedup or 0))) or (
                 not cur.accepted and not v.accepted):
             entry["verdict"] = v
-            sources[r["task_id"]] = store.candidate(r["candidate_id"]).source
+            sources[r.task_id] = store.candidate(r.candidate_id).source
     order = {t.id: i for i, t in enumerate(tasks or [])}
     ids = sorted(by_task, key=lambda i: (order.get(i, 10**9), levels.get(i, 0), _number(i), i))
     results = [TaskResult(i, levels.get(i, 0), by_task[i]["verdict"], by_task[i]["baselines"]) for i in ids]
-    baselines = tuple(b for b in run["config"].get("baselines", []) if b)
+    baselines = tuple(b for b in run.config.get("baselines", []) if b)
     if not baselines:
         seen = {k for r in results for k in r.baselines}
         baselines = tuple(b for b in BASELINES if b in seen)
     all_tasks = {**stored_tasks, **{t.id: t for t in tasks or []}}
-    return BenchResult(run_id=run_id, device_name=run["device"], baselines=baselines, results=results,
-                       tasks=all_tasks, sources=sources, status=run["status"], judged=judged, reused=reused)
-
-
-def _judge_failed(verdict: Verdict | None) -> bool:
-    """A verdict that records the judge's own crash, not the candidate's: judged again on resume."""
-    return verdict is not None and any(f.id == "crash" and f.message.startswith("judge error") for f in verdict.findings)
+    return BenchResult(run_id=run_id, device_name=run.device, baselines=baselines, results=results,
+                       tasks=all_tasks, sources=sources, status=run.status, judged=judged, reused=reused)
 
 
 def _number(task_id: str) -> int:

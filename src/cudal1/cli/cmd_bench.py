@@ -7,6 +7,8 @@ import json
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..bench.runner import BenchOptions
+from ..config_fields import add_flags, flag_help, flag_values
 from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, err_console, size_or_default
 
 
@@ -14,47 +16,39 @@ def add_db_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB, else .cudal1/cudal1.db in this directory")
 
 
+# The BenchOptions fields `cudal1 bench` sets from flags (name, type, help and default from the field).
+BENCH_FLAGS = ("candidates", "gpus", "level", "tasks", "fresh", "build_workers")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..bench.baselines import BASELINE_HELP
 
     p = sub.add_parser("bench", help="judge candidates and baselines over a suite; statistics per level")
     add_suite_flag(p)
-    p.add_argument("--candidates", default="",
-                   help="a folder mirroring the suite (levelN/ID_Name.py), a CUDA-L1 JSON-lines file, or a run id")
     p.add_argument("--baselines", default="eager",
                    help="comma-separated, from: " + "; ".join(f"{k} ({v})" for k, v in BASELINE_HELP.items())
                    + "; '' for none (default: eager)")
     add_device_flag(p)
     add_size_flag(p)
-    p.add_argument("--gpus", type=int, default=1, help="judge on GPUs cuda:0..N-1 of this machine, one worker each")
-    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="auto|ADDRESS",
-                   help="judge on Ray actors (one per GPU): 'auto' starts a local cluster, else a cluster address")
+    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="auto|ADDRESS", help=flag_help(BenchOptions, ["ray"]))
     add_db_flag(p)
-    p.add_argument("--level", type=int, default=None, help="only this level")
-    p.add_argument("--tasks", default=None, metavar="GLOB", help="only task ids matching these comma-separated globs")
     p.add_argument("--quick", action="store_true", help="fewer trials and timed calls (CPU smoke runs)")
-    p.add_argument("--fresh", action="store_true", help="judge everything again instead of reusing stored verdicts")
-    p.add_argument("--build-workers", type=int, default=2, help="CPU processes building candidates ahead (default 2)")
+    add_flags(p, BenchOptions, BENCH_FLAGS)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.runner import BenchError, BenchOptions, run_bench
+    from ..bench.runner import BenchError, run_bench
     from ..judge.config import JudgeConfig
     from ..report.data import result_json, roofline_fractions
     from ..report.tables import fmt_speedup
     from ..store import Store
 
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
-    if args.gpus < 1:
-        raise UsageError("--gpus must be at least 1")
     try:
-        options = BenchOptions(
-            suite=args.suite, candidates=args.candidates, baselines=baselines, device=args.device, size=size_or_default(args),
-            gpus=args.gpus, ray=args.ray, level=args.level, tasks=args.tasks, fresh=args.fresh,
-            build_workers=args.build_workers,
-        )
+        options = BenchOptions(suite=args.suite, baselines=baselines, device=args.device, size=size_or_default(args),
+                               ray=args.ray, **flag_values(args, BenchOptions, BENCH_FLAGS))
     except BenchError as e:
         raise UsageError(str(e)) from None
     config = JudgeConfig.quick() if args.quick else JudgeConfig()

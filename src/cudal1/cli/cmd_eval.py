@@ -7,8 +7,14 @@ from pathlib import Path
 
 from rich.table import Table
 
+from ..config_fields import add_flags, flag_values
 from ..judge import JudgeConfig, Verdict
 from .common import UsageError, add_device_flag, add_size_flag, add_suite_flag, console, device_or_usage_error, size_or_default, task_or_usage_error
+
+# The JudgeConfig fields `cudal1 eval` sets from flags; each flag's name, type, help and default come
+# from the field (atol and rtol share --tolerance).
+JUDGE_FLAGS = ("trials", "atol", "rtol", "timed_calls", "rounds", "sandbox", "robustness_probe", "build_timeout_s",
+               "run_timeout_s", "allow_lower_precision")
 
 VERDICT_STYLE = {"accepted": "green", "incorrect": "red", "rejected": "red", "build_error": "yellow",
                  "runtime_error": "yellow", "timeout": "yellow"}
@@ -24,16 +30,7 @@ def register(sub) -> None:
     add_size_flag(p)
     add_suite_flag(p)
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
-    p.add_argument("--trials", type=int, default=JudgeConfig.trials, help="correctness trials with fresh seeds (default 5)")
-    p.add_argument("--tolerance", type=float, default=JudgeConfig.atol, help="atol = rtol (default 1e-2)")
-    p.add_argument("--timed-calls", type=int, default=JudgeConfig.timed_calls, help="timed calls per program (default 30)")
-    p.add_argument("--rounds", type=int, default=JudgeConfig.rounds, help="alternating timing rounds (default 3)")
-    p.add_argument("--sandbox", default="auto", choices=["auto", "strict", "basic", "off"],
-                   help="isolation of the candidate (auto = strongest available)")
-    p.add_argument("--no-probe", action="store_true", help="skip the robustness probe (other input distributions)")
-    p.add_argument("--build-timeout", type=float, default=JudgeConfig.build_timeout_s, help="seconds (default 600)")
-    p.add_argument("--run-timeout", type=float, default=JudgeConfig.run_timeout_s, help="seconds (default 120)")
-    p.add_argument("--allow-lower-precision", action="store_true", help="accept TF32/fp16/bf16 candidates (still a warn finding)")
+    add_flags(p.add_argument_group("judge settings (JudgeConfig)"), JudgeConfig, JUDGE_FLAGS)
     p.set_defaults(func=run)
 
 
@@ -50,10 +47,7 @@ def run(args) -> int:
     task = task_or_usage_error(args.reference, size=size_or_default(args, args.reference), suite=args.suite)
     device = device_or_usage_error(args.device)
     try:
-        config = JudgeConfig(trials=args.trials, atol=args.tolerance, rtol=args.tolerance, timed_calls=args.timed_calls,
-                             rounds=args.rounds, sandbox=args.sandbox, robustness_probe=not args.no_probe,
-                             build_timeout_s=args.build_timeout,
-                             run_timeout_s=args.run_timeout, allow_lower_precision=args.allow_lower_precision)
+        config = JudgeConfig(**flag_values(args, JudgeConfig, JUDGE_FLAGS))
     except ValueError as e:
         raise UsageError(str(e)) from None
     if not args.json:
@@ -76,16 +70,16 @@ def render(v: Verdict, task_id: str) -> None:
     t.add_row("reference / candidate", f"{_ms(v.ref_ms)} / {_ms(v.candidate_ms)}")
     t.add_row("call-time CV (ref / cand)", f"{_pct(v.ref_cv)} / {_pct(v.candidate_cv)}")
     t.add_row("timing floor", floor_line(v))
-    spread = v.details.get("candidate_spread") or {}
+    spread = v.details.candidate_spread or {}
     if spread.get("iqr_over_median") is not None:
         t.add_row("candidate spread", f"IQR/median {spread['iqr_over_median'] * 100:.1f}%")
     t.add_row("max abs error", f"{v.max_abs_error:.3g}" if v.max_abs_error is not None else "-")
-    t.add_row("within 1e-4", str(v.details.get("strict_tol_ok", "-")))
+    t.add_row("within 1e-4", "-" if v.details.strict_tol_ok is None else str(v.details.strict_tol_ok))
     t.add_row("device / torch", f"{v.device} / {v.torch}")
-    t.add_row("sandbox", v.details.get("sandbox_applied") or v.details.get("sandbox", "-"))
+    t.add_row("sandbox", v.details.sandbox_applied or v.details.sandbox or "-")
     t.add_row("build / eval", f"{v.build_s or 0:.1f} s / {v.eval_s or 0:.1f} s")
-    if "remeasured" in v.details:
-        r = v.details["remeasured"]
+    if v.details.remeasured:
+        r = v.details.remeasured
         t.add_row("re-measured", f"{r['speedup']:.3f}x on {r['device']} (fresh processes)")
     console.print(t)
     if v.findings:
@@ -102,8 +96,8 @@ def render(v: Verdict, task_id: str) -> None:
         for x in v.kernels[:10]:
             k.add_row(x.name[:90], f"{x.share * 100:.1f}%")
         console.print(k)
-    if v.details.get("error"):
-        console.print(f"[yellow]error:[/yellow] {v.details['error'][:2000]}")
+    if v.details.error:
+        console.print(f"[yellow]error:[/yellow] {v.details.error[:2000]}")
 
 
 def speedup_line(v: Verdict) -> str:

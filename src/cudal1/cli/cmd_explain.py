@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[dim]no measured peaks for this device yet: cudal1 roofline --measure-peaks --device {device}[/dim]")
     _print_tags(ex.tags)
     if not v.accepted:
-        reason = v.findings[0].message if v.findings else v.details.get("error", "")
+        reason = v.findings[0].message if v.findings else (v.details.error or "")
         console.print(f"[red]the candidate itself is {v.verdict}[/red]{': ' + str(reason)[:300] if reason else ''}; "
                       "ablation speedups need an accepted candidate")
         return 1

@@ -6,7 +6,9 @@ import argparse
 import json
 
 
+from ..config_fields import add_flags, flag_values
 from ..report.fit import FitTable
+from ..search.options import LLMOptions, SearchOptions
 
 from .common import (
     UsageError,
@@ -20,6 +22,13 @@ from .common import (
 )
 
 
+# The SearchOptions / LLMOptions fields `cudal1 optimize` sets from flags; each flag's name, type,
+# help and default come from the field. Flags left out keep the dataclass defaults.
+SEARCH_FLAGS = ("budget", "out_dir", "db", "allow_lower_precision", "wall_time_s")
+LLM_SEARCH_FLAGS = ("rounds", "samples", "exemplars", "exemplar_selection")
+LLM_FLAGS = ("base_url", "model", "token_budget")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "optimize",
@@ -29,46 +38,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("task", metavar="TASK_ID|FILE", help="a task id (level1/1_Square_Matmul, or a unique prefix) or a task file")
     p.add_argument("--policy", choices=["rules", "llm"], default="rules", help="rules (LLM-free, default) or llm")
-    p.add_argument("--budget", type=int, default=None, help="most candidates to judge (rules; default 16)")
     add_device_flag(p)
     add_size_flag(p)
     add_suite_flag(p)
-    p.add_argument("--out", default="cudal1-out", help="folder for best_<task>.py and report.json (default cudal1-out)")
-    p.add_argument("--db", default=None, help="the store (SQLite file); default $CUDAL1_DB, else .cudal1/cudal1.db in this directory")
-    p.add_argument("--allow-lower-precision", action="store_true",
-                   help="also try TF32/bf16 candidates (reported separately, never the main result)")
     p.add_argument("--quick", action="store_true", help="fewer judge trials and timed calls (CPU smoke runs)")
-    p.add_argument("--wall-time", type=float, default=None, metavar="S", help="stop after this many seconds")
+    add_flags(p, SearchOptions, SEARCH_FLAGS)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     llm = p.add_argument_group("LLM policy (--policy llm)")
-    llm.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    llm.add_argument("--llm-model", default=None, help="model name on the server, or hf:PATH for local weights")
-    llm.add_argument("--rounds", type=int, default=None, help="LLM rounds (default 3)")
-    llm.add_argument("--samples", type=int, default=None, help="LLM samples per round (default 4)")
-    llm.add_argument("--exemplars", type=int, default=None, help="earlier implementations shown per prompt (default 2)")
-    llm.add_argument("--exemplar-selection", choices=["bucket", "random", "topk", "island"], default=None,
-                     help="how exemplars are drawn (default bucket)")
-    llm.add_argument("--token-budget", type=int, default=None, help="stop when prompt+completion tokens exceed this")
+    add_flags(llm, SearchOptions, LLM_SEARCH_FLAGS)
+    add_flags(llm, LLMOptions, LLM_FLAGS)
     p.set_defaults(func=run)
 
 
 def options_from_args(args: argparse.Namespace):
     """The `SearchOptions` the flags describe (flags left out keep the dataclass defaults)."""
-    from ..search.options import LLMOptions, SearchOptions
-
-    llm = LLMOptions(base_url=args.llm_base_url, model=args.llm_model, token_budget=args.token_budget)
-    o = SearchOptions(device=args.device, size=size_or_default(args, args.task), out_dir=args.out, db=args.db,
-                      allow_lower_precision=args.allow_lower_precision, wall_time_s=args.wall_time, llm=llm)
-    for flag, name in (("budget", "budget"), ("rounds", "rounds"), ("samples", "samples"),
-                       ("exemplars", "exemplars"), ("exemplar_selection", "exemplar_selection")):
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(o, name, value)
-    if o.budget < 1:
-        raise UsageError("--budget must be at least 1")
-    if args.wall_time is not None and args.wall_time <= 0:
-        raise UsageError("--wall-time must be positive")
-    return o
+    try:
+        return SearchOptions(device=args.device, size=size_or_default(args, args.task),
+                             llm=LLMOptions(**flag_values(args, LLMOptions, LLM_FLAGS)),
+                             **flag_values(args, SearchOptions, SEARCH_FLAGS + LLM_SEARCH_FLAGS))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:

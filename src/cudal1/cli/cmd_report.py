@@ -83,7 +83,7 @@ def _list_runs(db: str | None, as_json: bool) -> int:
         with Store(path) as store:
             runs = store.runs()
     if as_json:
-        console.print_json(json.dumps(runs))
+        console.print_json(json.dumps([r.to_json() for r in runs]))
         return 0
     if not runs:
         console.print("no runs here yet: optimize, bench and train record theirs in this file "
@@ -98,8 +98,8 @@ def _list_runs(db: str | None, as_json: bool) -> int:
                   ("candidates", {"justify": "right"})):
         t.add_column(c, **kw)
     for r in runs:
-        started = _dt.datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M")
-        t.add_row(str(r["id"]), r["kind"], r["device"], started, r["status"], str(r["candidates"]))
+        started = _dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
+        t.add_row(str(r.id), r.kind, r.device, started, r.status, str(r.candidates))
     console.print(t)
     return 0
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
-
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
+from ..config_fields import check_choices, from_dict
+from ..config_fields import setting as _f
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
     # --- correctness ---------------------------------------------------------------------
     trials: int = _f(5, "Correctness trials, each with fresh seeds and inputs (at least 5).")
-    atol: float = _f(1e-2, "Absolute tolerance (CUDA-L1 and KernelBench v0 used 1e-2).")
-    rtol: float = _f(1e-2, "Relative tolerance.")
+    atol: float = _f(1e-2, "Absolute tolerance (CUDA-L1 and KernelBench v0 used 1e-2).", flag="--tolerance")
+    rtol: float = _f(1e-2, "Relative tolerance.", flag="--tolerance")
     strict_tol: float = _f(1e-4, "Tighter tolerance also checked and reported (a warn finding when it fails).")
-    robustness_probe: bool = _f(True, "Also check other value distributions of the same shapes (negative, large).")
+    robustness_probe: bool = _f(True, "Also check other value distributions of the same shapes (negative, large).", flag="--probe")
     # --- timing --------------------------------------------------------------------------
     timed_calls: int = _f(30, "Timed calls per program, spread over `rounds` alternating rounds (at least 30).")
     rounds: int = _f(3, "Rounds alternating reference and candidate timing.")
@@ -26,16 +25,20 @@ class JudgeConfig:
     remeasure_best_factor: float = _f(2.0, "Also re-measure speedups above this multiple of the task's best so far.")
     remeasure_tolerance: float = _f(0.10, "Relative disagreement between measurements that becomes a finding.")
     # --- isolation -------------------------------------------------------------------------
-    build_timeout_s: float = _f(600.0, "Wall-clock limit for building a candidate (load_inline, Triton).")
-    run_timeout_s: float = _f(120.0, "Wall-clock limit for checking and timing a candidate.")
-    sandbox: str = _f("auto", "Sandbox level: strict (namespaces/bubblewrap), basic (rlimits, scrubbed env, temp dir), off, or auto (strongest available).")
+    build_timeout_s: float = _f(600.0, "Wall-clock limit for building a candidate (load_inline, Triton), seconds.",
+                               flag="--build-timeout", metavar="S")
+    run_timeout_s: float = _f(120.0, "Wall-clock limit for checking and timing a candidate, seconds.",
+                             flag="--run-timeout", metavar="S")
+    sandbox: str = _f("auto", "Sandbox level: strict (namespaces/bubblewrap), basic (rlimits, scrubbed env, temp dir), off, or auto (strongest available).",
+                      choices=("auto", "strict", "basic", "off"))
     memory_limit_gb: float = _f(16.0, "Host memory limit (address space is not limited: CUDA maps large ranges).")
     cpu_time_limit_s: float = _f(900.0, "CPU-time limit of the candidate process.")
     max_processes: int = _f(512, "Process/thread count limit (RLIMIT_NPROC) in the sandbox.")
     file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
     gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
     threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = the cores not busy with other work when the judge starts (all cores on an idle machine; all cores when judging on a GPU).")
-    prestart_processes: str = _f("auto", "In a batch (evaluate_many), start each next candidate's process while the current one is judged (it must be idle before any timing): on, off, or auto (on with 4 or more CPU cores; on fewer, the early start competes with the judged work).")
+    prestart_processes: str = _f("auto", "In a batch (evaluate_many), start each next candidate's process while the current one is judged (it must be idle before any timing): on, off, or auto (on with 4 or more CPU cores; on fewer, the early start competes with the judged work).",
+                                 choices=("auto", "on", "off"))
     # --- caching -------------------------------------------------------------------------
     cache_dir: str = _f("", "Where builds are cached (and the reference's private folders live while an evaluation runs); '' = ~/.cache/cudal1.")
     profile_kernels: bool = _f(True, "On CUDA, list the kernels the candidate launched (torch.profiler).")
@@ -47,10 +50,7 @@ class JudgeConfig:
             raise ValueError("trials must be at least 1 (5 or more recommended)")
         if self.timed_calls < 1 or self.rounds < 1:
             raise ValueError("timed_calls and rounds must be positive")
-        if self.sandbox not in ("auto", "strict", "basic", "off"):
-            raise ValueError(f"sandbox must be auto, strict, basic or off, not {self.sandbox!r}")
-        if self.prestart_processes not in ("auto", "on", "off"):
-            raise ValueError(f"prestart_processes must be auto, on or off, not {self.prestart_processes!r}")
+        check_choices(self)
         if self.atol < 0 or self.rtol < 0:
             raise ValueError("tolerances must be non-negative")
 
@@ -59,8 +59,14 @@ class JudgeConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "JudgeConfig":
+        """A stored config: keys of fields that no longer exist are dropped (old rows still load)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_dict(cls, d: dict, prefix: str = "") -> "JudgeConfig":
+        """User input (YAML, overrides): unknown keys and wrong types are errors that say what to write."""
+        return from_dict(cls, d, prefix=prefix)
 
     @classmethod
     def quick(cls, **overrides) -> "JudgeConfig":

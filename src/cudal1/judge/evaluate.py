@@ -16,12 +16,13 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ..tasks.contract import Task
-from . import sandbox
+from . import refpool, sandbox
+from .catalogue import finding
 from .build import NEEDS_BUILD_RE, BuildResult, build_candidate, build_key, concise_build_error
 from .config import JudgeConfig
 from .device import device_name, free_cores, resolve_device
@@ -31,7 +32,7 @@ from .protocol import ERROR_VERDICTS, Setup
 from .reference import cache_root
 from .stats import contains_one
 from .session import INCORRECT_IDS, Evidence, Measurement, Stop, Timing
-from .verdict import Finding, KernelShare, Verdict
+from .verdict import KernelShare, Verdict, VerdictDetails
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Judge:
         self.torch_version = torch.__version__
         # evaluate_many: the job after the current one, and its process once started early.
         self._upcoming: tuple[Task, str] | None = None
+        self._spare_ref: WorkerProcess | None = None  # the next task's reference process, started ahead
         self._spare: _Slot | None = None
 
     # --- candidate processes -------------------------------------------------------------------
@@ -104,6 +106,11 @@ class Judge:
         if self._upcoming is None or not self._prestarting():
             self.close()
             return
+        try:  # the next task's reference too, when its process is not already waiting
+            self._spare_ref = refpool.prestart(self.reference_key(self._upcoming[0]), cache_root(self.config) / "live",
+                                               lambda folder: self.reference_spec(folder, self.device))
+        except OSError as e:
+            log.warning("could not start the next reference process ahead: %s", e)
         if self._spare is not None and self._spare.key == _slot_key(self._upcoming[1], self.device):
             return
         self.close()
@@ -111,6 +118,11 @@ class Judge:
             self._spare = self._start_slot(self._upcoming[1], self.device)
         except OSError as e:  # the next job then starts its own process, as without a batch
             log.warning("could not start the next candidate's process ahead: %s", e)
+
+    def reference_key(self, task: Task) -> tuple:
+        """Which warm reference processes can serve ``task`` (`refpool`): one per task, size,
+        device and thread count."""
+        return (task.source_hash, task.size, self.device, self.threads)
 
     def _prestarting(self) -> bool:
         mode = self.config.prestart_processes
@@ -169,7 +181,7 @@ class Judge:
             verdict, fid = ERROR_VERDICTS.get(prebuilt.kind, ("build_error", "build-failed"))
             if prebuilt.kind in ("runtime", "crash"):
                 verdict, fid = "build_error", "build-failed"
-            run.add(fid, "reject", prebuilt.error.splitlines()[0][:300] if prebuilt.error else "build failed")
+            run.add(fid, prebuilt.error.splitlines()[0][:300] if prebuilt.error else "build failed")
             run.details["error"] = prebuilt.error
             return self._verdict(verdict, run, t_start)
         pace = measure_pace(self.device, self.threads)
@@ -179,7 +191,7 @@ class Judge:
             timing = self._measure(task, source, run, self.device)
         except Stop as stop:
             if stop.finding:
-                run.add(stop.finding.id, stop.finding.severity, stop.finding.message)
+                run.add(stop.finding.id, stop.finding.message)
             if stop.error:
                 run.details["error"] = stop.error
             return self._verdict(stop.verdict, run, t_start)
@@ -197,16 +209,16 @@ class Judge:
         if rejects:
             return self._verdict("rejected", run, t_start, correct=True, ref_ms=ref_ms, cand_ms=cand_ms)
         if not run.strict_ok:
-            run.add("strict-tolerance-fails", "warn", f"outputs match within {self.config.atol:g} but not within {self.config.strict_tol:g}")
+            run.add("strict-tolerance-fails", f"outputs match within {self.config.atol:g} but not within {self.config.strict_tol:g}")
         if contains_one(timing.ci):
-            run.add("speedup-not-significant", "warn", f"the speedup's 95% interval {timing.ci[0]:.2f}x-{timing.ci[1]:.2f}x "
+            run.add("speedup-not-significant", f"the speedup's 95% interval {timing.ci[0]:.2f}x-{timing.ci[1]:.2f}x "
                                                        "contains 1.0: not measurably faster or slower than the reference")
         lower_ids = ("lower-precision", "lower-precision-flags", "tf32-enabled")
         if any(f.id in lower_ids for f in run.findings):
             # Lower precision is allowed but never silent: each such warning carries the 1e-4 result,
             # and reports keep these candidates apart (details.lower_precision).
             note = f" (outputs {'hold' if run.strict_ok else 'do not hold'} at {self.config.strict_tol:g})"
-            run.findings = [Finding(f.id, f.severity, f.message + note) if f.id in lower_ids else f for f in run.findings]
+            run.findings = [replace(f, message=f.message + note) if f.id in lower_ids else f for f in run.findings]
             run.details["lower_precision"] = True
         return self._verdict("accepted", run, t_start, correct=True, ref_ms=ref_ms, cand_ms=cand_ms, speedup=speedup)
 
@@ -214,7 +226,7 @@ class Judge:
         from .catalogue import scan_source
 
         for f in scan_source(source, reference_source=task.source):
-            run.add(f.id, f.severity, f.message)
+            run.add(f.id, f.message)
 
     def _suspicious(self, task: Task, speedup: float) -> bool:
         c = self.config
@@ -232,12 +244,12 @@ class Judge:
             again = self._measure(task, source, run, device)
         except Stop as stop:
             if stop.finding:
-                run.add(stop.finding.id, stop.finding.severity, "on re-measurement: " + stop.finding.message)
+                run.add(stop.finding.id, "on re-measurement: " + stop.finding.message)
             return first
         s2 = again.ref_ms / again.cand_ms
         run.details["remeasured"] = {"device": device, "speedup": s2, "ref_ms": again.ref_ms, "candidate_ms": again.cand_ms}
         if abs(s2 - speedup) / max(s2, speedup) > self.config.remeasure_tolerance:
-            run.add("remeasure-disagrees", "warn", f"speedup {speedup:.2f}x re-measured as {s2:.2f}x in fresh processes; the lower stands")
+            run.add("remeasure-disagrees", f"speedup {speedup:.2f}x re-measured as {s2:.2f}x in fresh processes; the lower stands")
         return again if s2 < speedup else first
 
     # --- stages 2-5 -----------------------------------------------------------------------------------
@@ -250,9 +262,12 @@ class Judge:
         return Measurement(self, task, source, run, device, slot).run_all()
 
     def wait_for_spare(self):
-        """The next job's process must be idle (imports done) before anything is timed."""
+        """The next job's processes must be idle (imports done) before anything is timed."""
         if self._spare is not None:
             self._spare.proc.wait_ready(self.config.run_timeout_s)
+        spare_ref, self._spare_ref = self._spare_ref, None
+        if spare_ref is not None and spare_ref.proc is not None and spare_ref.proc.poll() is None:
+            spare_ref.wait_ready(self.config.run_timeout_s)
 
     def check_reference_process(self, proc: WorkerProcess, run: Evidence):
         """Before each reference round: nobody reniced, re-pinned, rescheduled or stopped the
@@ -263,7 +278,7 @@ class Judge:
         want = proc.settings
         problems = sandbox.process_tampering(proc.proc.pid, want.nice, want.affinity, want.policy)
         if problems:
-            run.add("reference-process-tampered", "reject", "the reference's process was changed from outside: " + "; ".join(problems[:3]))
+            run.add("reference-process-tampered", "the reference's process was changed from outside: " + "; ".join(problems[:3]))
             left = sandbox.restore_process(proc.proc.pid, want.nice, want.affinity, want.policy)
             if left:
                 raise Stop("rejected", error="the reference's process could not be restored: " + "; ".join(left))
@@ -274,7 +289,7 @@ class Judge:
             return
         names = " ".join(k["name"] for k in run.kernels)
         if not any(d in names for d in declared):
-            run.add("ghost-kernel", "warn", f"declares kernel(s) {', '.join(sorted(declared))} but none ran; the work was done by other kernels")
+            run.add("ghost-kernel", f"declares kernel(s) {', '.join(sorted(declared))} but none ran; the work was done by other kernels")
 
     def _verdict(self, verdict: str, run: Evidence, t_start: float, correct: bool = False, ref_ms=None, cand_ms=None, speedup=None) -> Verdict:
         t = run.timing
@@ -285,7 +300,7 @@ class Judge:
             ref_ms=_r(ref_ms), candidate_ms=_r(cand_ms), max_abs_error=run.max_abs_error,
             findings=tuple(run.findings), device=self.device_name, torch=self.torch_version,
             kernels=tuple(KernelShare(k["name"], round(k["share"], 4), k.get("calls", 0)) for k in run.kernels),
-            build_s=run.build_s, eval_s=round(time.monotonic() - t_start, 3), details=run.details,
+            build_s=run.build_s, eval_s=round(time.monotonic() - t_start, 3), details=VerdictDetails.from_json(run.details),
             speedup_ci=(round(t.ci[0], 4), round(t.ci[1], 4)) if accepted and t.ci else None,
             ref_cv=_r(t.ref_cv) if t else None, candidate_cv=_r(t.cand_cv) if t else None,
             floor_ms=_r(t.floor_ms) if t else None,
@@ -307,8 +322,8 @@ class Judge:
                     except Exception as e:  # noqa: BLE001 - one broken job must not stop the others
                         log.exception("evaluation %d failed inside the judge", i)
                         results[i] = Verdict("runtime_error", False, None, None, None, None,
-                                             (Finding("crash", "reject", f"judge error: {type(e).__name__}: {e}"),),
-                                             self.device_name, self.torch_version, details={"error": str(e)})
+                                             (finding("crash", f"judge error: {type(e).__name__}: {e}"),),
+                                             self.device_name, self.torch_version, details=VerdictDetails(error=str(e)))
                     if on_result:
                         on_result(i, results[i])
         finally:

@@ -17,7 +17,7 @@ import torch
 TIMING_NAMES = (
     "time.perf_counter", "time.perf_counter_ns", "time.time", "time.monotonic", "time.monotonic_ns",
     "torch.cuda.synchronize", "torch.cuda.Event", "torch.cuda.Event.record", "torch.cuda.Event.elapsed_time",
-    "torch.cuda.Event.synchronize", "torch.cuda.current_stream", "torch.cuda.Stream.synchronize",
+    "torch.cuda.Event.synchronize", "torch.cuda.current_stream", "torch.cuda.Stream.synchronize", "torch.cuda._sleep",
 )
 INPUT_NAMES = (
     "torch.manual_seed", "torch.randn", "torch.rand", "torch.randint", "torch.randn_like", "torch.rand_like",

@@ -55,6 +55,11 @@ class Trials:
     param_map: tuple[tuple[str, str], ...] = ()  # (reference name, this process's name)
 
 
+# After the end event completed, a device-wide wait longer than this means side streams were still
+# busy: the default, which the parent raises to a few of the idle waits the trusted process measured.
+SIDE_STREAM_LAG_MS = 0.02
+
+
 @dataclass(frozen=True)
 class Warmup:
     seed: int
@@ -67,6 +72,7 @@ class TimeRound:
     seeds: tuple[int, ...]
     fwd_seeds: tuple[int, ...]
     poison_inputs: bool
+    lag_ms: float = SIDE_STREAM_LAG_MS  # a device-wide wait after the end event longer than this: side streams outlasted the call
 
 
 @dataclass(frozen=True)
@@ -95,8 +101,10 @@ class Exit:
 
 @dataclass(frozen=True)
 class WireFinding:
+    """A finding the candidate's process reports: a catalogue id and a message (the judge sets
+    the severity from the catalogue; it accepts no severity from the candidate's side)."""
+
     id: str
-    severity: str
     message: str
 
 
@@ -145,6 +153,7 @@ class TrialsDone:
 @dataclass(frozen=True)
 class WarmedUp:
     floor_ms: float  # the reference process: its time for an empty forward (median); 0 from a candidate
+    sync_ms: float = 0.0  # the reference process: host time of a device-wide wait on an idle device (p90)
     findings: tuple[WireFinding, ...] = ()
 
 

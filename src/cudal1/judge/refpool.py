@@ -16,7 +16,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 from .process import WorkerProcess
@@ -25,6 +25,7 @@ MAX_IDLE = 2
 
 _lock = threading.Lock()
 _idle: OrderedDict[tuple, tuple[WorkerProcess, str]] = OrderedDict()
+_busy: Counter = Counter()  # keys whose process serves an evaluation now
 
 
 def acquire(key: tuple, root: Path, spec_for) -> tuple[WorkerProcess, str, bool]:
@@ -33,6 +34,7 @@ def acquire(key: tuple, root: Path, spec_for) -> tuple[WorkerProcess, str, bool]
     reused."""
     with _lock:
         found = _idle.pop(key, None)
+        _busy[key] += 1
     if found is not None and found[0].proc is not None and found[0].proc.poll() is None:
         return found[0], found[1], True
     if found is not None:
@@ -45,13 +47,30 @@ def acquire(key: tuple, root: Path, spec_for) -> tuple[WorkerProcess, str, bool]
         proc.start()
     except BaseException:
         _retire(proc, folder)
+        with _lock:
+            _busy[key] -= 1
         raise
     return proc, folder, False
+
+
+def prestart(key: tuple, root: Path, spec_for) -> WorkerProcess | None:
+    """Start a reference process for ``key`` ahead (spawn and imports run in the background) and
+    leave it idle in the pool, where the evaluation of that task finds it. Returns the process
+    when one was started, None when one for ``key`` already waits or serves an evaluation now
+    (the next job is of the same task: that process comes back to the pool when it is done)."""
+    with _lock:
+        if key in _idle or _busy[key] > 0:
+            return None
+    proc, folder, _ = acquire(key, root, spec_for)
+    release(key, proc, folder, healthy=True)
+    return proc
 
 
 def release(key: tuple, proc: WorkerProcess, folder: str, healthy: bool):
     """Give a process back after an evaluation; an unhealthy one (it failed, or the evaluation
     stopped half-way) is closed with its folder."""
+    with _lock:
+        _busy[key] -= 1
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         try:
             os.unlink(os.path.join(folder, name))  # nothing of this evaluation stays on disk

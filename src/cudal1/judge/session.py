@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from ..tasks.contract import Task
 from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_values
 from .pace import pace_loaded
-from .protocol import (ERROR_VERDICTS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
+from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool
 from .reference import Seeds, cache_root
 from .stats import cv, speedup_interval, widen
 from .transfer import CallRecord, read_call
+from .catalogue import finding, is_known
 from .verdict import Finding
 
 INCORRECT_IDS = {"output-mismatch", "output-shape-mismatch", "output-dtype-mismatch", "output-device-mismatch", "nonfinite-output"}
@@ -48,6 +49,9 @@ OVERHEAD_SLACK_MS = 40.0
 # On the CPU, an interval wider than this share of its middle gets extra rounds (and, if it stays
 # that wide, a timing-unreliable warning).
 WIDE_INTERVAL = 0.2
+# The side-stream threshold is this many times the host's p90 idle device-wide wait (at least
+# SIDE_STREAM_LAG_MS): an H200 host's idle wait took 5-16 us, varying from run to run.
+LAG_FACTOR = 4.0
 
 
 class Stop(Exception):
@@ -70,14 +74,18 @@ class Evidence:
     build_s: float | None = None
     timing: "Timing | None" = None  # the measurement that stands (set by the verdict stage)
 
-    def add(self, id_: str, severity: str, message: str):
+    def add(self, id_: str, message: str):
+        """A finding of catalogue entry ``id_`` (its severity is the entry's)."""
         if not any(f.id == id_ and f.message == message for f in self.findings):
-            self.findings.append(Finding(id_, severity, message))
+            self.findings.append(finding(id_, message))
 
     def take(self, reply):
+        """The findings a candidate process reported: ids it names that the catalogue lacks are a malformed reply."""
         for f in getattr(reply, "findings", ()):
-            if f.severity in ("reject", "warn"):
-                self.add(f.id, f.severity, f.message)
+            if is_known(f.id):
+                self.add(f.id, f.message)
+            else:
+                self.add("reply-malformed", f"the candidate's process reported an unknown finding {f.id[:60]!r}")
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def failure_stop(reply: Failure, stage: str) -> Stop:
     verdict, fid = ERROR_VERDICTS.get(kind, ERROR_VERDICTS["runtime"])
     first = err.splitlines()[0][:300] if err else "failed"
     message = first if fid != "crash" else f"{stage}: {first}"
-    return Stop(verdict, Finding(fid, "reject", message), error=err)
+    return Stop(verdict, finding(fid, message), error=err)
 
 
 def map_params(ref: tuple, cand: tuple) -> tuple[tuple[str, str], ...]:
@@ -167,11 +175,11 @@ class Measurement:
         try:
             reply, wall = self.cand.request(msg, max(timeout, 1.0))
         except WorkerTimeout as e:
-            raise Stop("timeout", Finding("timeout", "reject", f"{name}: {e}")) from None
+            raise Stop("timeout", finding("timeout", f"{name}: {e}")) from None
         except WorkerDied as e:
-            raise Stop("runtime_error", Finding("crash", "reject", f"{name}: {e}"), error=f"{e}\n{e.log_tail[-2000:]}") from None
+            raise Stop("runtime_error", finding("crash", f"{name}: {e}"), error=f"{e}\n{e.log_tail[-2000:]}") from None
         except ProtocolError as e:
-            raise Stop("rejected", Finding("reply-malformed", "reject", f"{name}: {e}")) from None
+            raise Stop("rejected", finding("reply-malformed", f"{name}: {e}")) from None
         self.run.take(reply)
         if isinstance(reply, Failure):
             raise failure_stop(reply, name)
@@ -183,7 +191,7 @@ class Measurement:
         except ProtocolError as e:
             if who == "reference":
                 raise RuntimeError(f"the reference's output file could not be read: {e}") from None
-            raise Stop("rejected", Finding("reply-malformed", "reject", f"{name}: {e}")) from None
+            raise Stop("rejected", finding("reply-malformed", f"{name}: {e}")) from None
 
     def left(self) -> float:
         return max(1.0, self.deadline - time.monotonic())
@@ -191,7 +199,7 @@ class Measurement:
     # --- the stages ---------------------------------------------------------------------------
     def run_all(self) -> Timing:
         c = self.config
-        key = (self.task.source_hash, self.task.size, self.device, self.judge.threads)
+        key = self.judge.reference_key(self.task)
         self.ref, self.ref_dir, reused = refpool.acquire(key, cache_root(c) / "live",
                                                          lambda folder: self.judge.reference_spec(folder, self.device))
         self.run.details["reference_process_reused"] = reused
@@ -236,15 +244,15 @@ class Measurement:
         floating = [p.name for p in ref_params if "float" in p.dtype]
         unmapped = [n for n in floating if n not in {a for a, _ in pairs}]
         if c.robustness_probe and unmapped:
-            run.add("parameters-not-probed", "warn", f"{len(unmapped)} of the reference's parameters/buffers have no "
+            run.add("parameters-not-probed", f"{len(unmapped)} of the reference's parameters/buffers have no "
                     f"counterpart of the same name or shape in the candidate and were not perturbed: {', '.join(unmapped[:5])}")
         trials = self.seeds.trials
         reply, _ = self.ask_reference(Trials(trials, 0, tuple((a, a) for a, _ in pairs)), c.run_timeout_s * 2)
         ref = {t.name: self.read(self.ref_dir, t.name, 0, "reference") for t in trials}
         if reply.stochastic:
-            run.add("stochastic-reference", "warn", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
+            run.add("stochastic-reference", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
         if reply.nondeterministic:
-            run.add("nondeterministic-reference", "warn", "the reference gives different outputs for the same seed; comparisons may be unreliable")
+            run.add("nondeterministic-reference", "the reference gives different outputs for the same seed; comparisons may be unreliable")
         self.stage("reference_trials")
         self.ref_aliases_inputs = any(i.aliases.startswith("input") for r in ref.values() for i in r.info)
         out_bytes = sum(t.numel() * t.element_size() for t in ref[trials[0].name].leaves if t is not None)
@@ -257,10 +265,10 @@ class Measurement:
             cand = self.read(self.work, t.name, 0, "candidate")
             r = ref[t.name]
             if r.inputs is not None and cand.inputs is not None and not same_values(r.inputs, cand.inputs):
-                run.add("input-mutated", "reject", f"trial {t.name}: after the call the inputs differ from those the reference "
+                run.add("input-mutated", f"trial {t.name}: after the call the inputs differ from those the reference "
                                                    "was given (changed in place)")
             if previous is not None and cand.previous is not None and not same_values(previous, cand.previous):
-                run.add("output-storage-reused", "reject", f"trial {t.name}: the previous call's output changed during this call "
+                run.add("output-storage-reused", f"trial {t.name}: the previous call's output changed during this call "
                                                            "(the same memory was returned again or written later)")
             previous = cand.leaves
             cmp = compare_calls(r, cand, c.atol, c.rtol, c.strict_tol, f"trial {t.name}", self.device)
@@ -280,12 +288,12 @@ class Measurement:
             else:
                 main_ok = False
                 for fid, msg in cmp.problems[:3]:
-                    run.add(fid, "reject", msg)
+                    run.add(fid, msg)
         if probe_problems and main_ok:
-            run.add("input-specialized", "reject",
+            run.add("input-specialized",
                     "correct on the task's input distribution but not on other values of the same shapes: " + probe_problems[0][1])
         if param_problems and main_ok:
-            run.add("parameter-specialized", "reject", "correct with the task's initial parameters but not after they are "
+            run.add("parameter-specialized", "correct with the task's initial parameters but not after they are "
                     "re-initialised or scaled in place (as load_state_dict would): " + param_problems[0][1])
         self.stage("compare_trials")
         rejects = [f for f in run.findings if f.severity == "reject"]
@@ -301,6 +309,10 @@ class Measurement:
         warm, _ = self.ask_reference(Warmup(s.warmup_seed, c.warmup), c.run_timeout_s * 2)
         self.stage("warmup")
         self.floor_ms = warm.floor_ms  # the trusted process's floor; the candidate's own is not used
+        # A device-wide wait after the end event that takes longer than a few idle waits on this
+        # host means side streams outlasted the call (the trusted process measured the idle wait).
+        self.lag_ms = max(SIDE_STREAM_LAG_MS, LAG_FACTOR * warm.sync_ms)
+        self.run.details["side_stream_lag_ms"] = round(self.lag_ms, 4)
         self.kind = "cuda" if self.device.startswith("cuda") else "cpu"
         self.ref_times, self.cand_times, self.late_calls = [], [], 0
         self.overhead = {"reference_ms": [], "candidate_ms": [], "calls": 0}
@@ -330,7 +342,7 @@ class Measurement:
         if loaded or (self.kind == "cpu" and _too_wide(raw_ci)):
             why = (f"the machine was busy (its pace {run.details['pace_ms']:.2f} ms against {run.details['pace_best_ms']:.2f} ms "
                    "when idle)" if loaded else "the call times vary too much")
-            run.add("timing-unreliable", "warn", f"{why}: {len(self.ref_times)} rounds give the speedup an interval of "
+            run.add("timing-unreliable", f"{why}: {len(self.ref_times)} rounds give the speedup an interval of "
                     f"{_ci_text(ci)}; re-run on an idle machine for a figure to rely on")
         run.details.update(
             ref_times_ms=flat_r, candidate_times_ms=flat_c, candidate_spread=_spread(flat_c), ref_spread=_spread(flat_r),
@@ -349,7 +361,7 @@ class Measurement:
             got.update(side(rnd))
         rr, r_wall, cr, c_wall = got["ref"], got["ref_wall"], got["cand"], got["cand_wall"]
         if len(cr.times_ms) != len(rnd.seeds) or not all(t > 0 for t in cr.times_ms):
-            raise Stop("rejected", Finding("reply-malformed", "reject", f"round {rnd.name}: {len(cr.times_ms)} times for "
+            raise Stop("rejected", finding("reply-malformed", f"round {rnd.name}: {len(cr.times_ms)} times for "
                                            f"{len(rnd.seeds)} calls, or a time that is not positive"))
         self.ref_times.append(list(rr.times_ms))
         self.cand_times.append(list(cr.times_ms))
@@ -358,7 +370,7 @@ class Measurement:
         self.overhead["candidate_ms"].append(round(c_wall * 1e3 - sum(cr.times_ms), 3))
         self.overhead["calls"] += len(rnd.seeds)
         if sum(cr.times_ms) > c_wall * 1e3 * 1.02 + 1.0:
-            run.add("timer-tampered", "reject", f"round {rnd.name}: the calls were reported to take {sum(cr.times_ms):.2f} ms "
+            run.add("timer-tampered", f"round {rnd.name}: the calls were reported to take {sum(cr.times_ms):.2f} ms "
                                                 f"but the whole round took {c_wall * 1e3:.2f} ms by the judge's clock")
         prev = None
         for k, exp in enumerate(got["expected"]):
@@ -371,9 +383,9 @@ class Measurement:
             elif not cmp.strict_ok and self.trials_strict:
                 self.behaviour += 1
             if fingerprints_differ(exp.inputs_fp, out.inputs_fp):
-                run.add("input-mutated", "reject", f"timed call {k} of round {rnd.name}: the inputs changed during the call")
+                run.add("input-mutated", f"timed call {k} of round {rnd.name}: the inputs changed during the call")
             if prev is not None and out.previous is not None and not same_values(prev, out.previous):
-                run.add("output-storage-reused", "reject", f"round {rnd.name}: call {k - 1}'s output changed during call {k} "
+                run.add("output-storage-reused", f"round {rnd.name}: call {k - 1}'s output changed during call {k} "
                                                            "(the same memory was returned again or written later)")
             prev = out.leaves
         self.ask(Audit(full=False), self.left())
@@ -381,13 +393,13 @@ class Measurement:
 
     def reference_round(self, rnd) -> dict:
         self.judge.check_reference_process(self.ref, self.run)
-        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False), self.config.run_timeout_s * 2)
+        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False, self.lag_ms), self.config.run_timeout_s * 2)
         expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
         self.stage("timing")
         return {"ref": rr, "ref_wall": wall, "expected": expected}
 
     def candidate_round(self, rnd) -> dict:
-        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs), self.left())
+        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs, self.lag_ms), self.left())
         self.stage("timing")
         return {"cand": cr, "cand_wall": wall}
 
@@ -396,11 +408,11 @@ class Measurement:
         if self.bad_calls:
             ids = {fid for fid, _ in self.problems}
             for fid in ids & {"output-aliases-input", "output-not-tensor"}:
-                run.add(fid, "reject", next(m for f, m in self.problems if f == fid))
-            run.add("timed-output-mismatch", "reject", f"{self.bad_calls} of {self.overhead['calls']} timed calls returned wrong "
+                run.add(fid, next(m for f, m in self.problems if f == fid))
+            run.add("timed-output-mismatch", f"{self.bad_calls} of {self.overhead['calls']} timed calls returned wrong "
                                                        f"outputs; first: {self.problems[0][1]}")
         if self.behaviour:
-            run.add("timed-behaviour-differs", "reject", f"{self.behaviour} timed call(s) miss the {self.config.strict_tol:g} "
+            run.add("timed-behaviour-differs", f"{self.behaviour} timed call(s) miss the {self.config.strict_tol:g} "
                                                          "tolerance that every correctness trial met: the program computes "
                                                          "differently when timed")
 
@@ -408,7 +420,7 @@ class Measurement:
         allowed, message = untimed_work(overhead, kind)
         self.run.details["wallclock"] = {**overhead, "allowed_ms": round(allowed, 3)}
         if message:
-            self.run.add("untimed-work", "reject", message)
+            self.run.add("untimed-work", message)
 
     def profile(self):
         if not (self.device.startswith("cuda") and self.config.profile_kernels):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..judge.verdict import Verdict
+from ..store.records import Attempt
 from ..tasks.contract import Task
 
 
@@ -25,20 +25,6 @@ class Proposal:
     lower_precision: bool = False
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """An earlier candidate of the task with the judge's verdict (and its store id, if any)."""
-
-    source: str
-    verdict: Verdict
-    strategy: str = ""
-    candidate_id: int | None = None
-
-    @property
-    def speedup(self) -> float | None:
-        return self.verdict.speedup
-
-
 @dataclass
 class Context:
     """What a policy may look at: earlier attempts for this task, device and options."""
@@ -47,6 +33,9 @@ class Context:
     history: list[Attempt] = field(default_factory=list)
     allow_lower_precision: bool = False
     budget: int = 16
+
+
+__all__ = ["Attempt", "Context", "Policy", "Proposal"]
 
 
 class Policy(Protocol):

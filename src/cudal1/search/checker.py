@@ -22,6 +22,7 @@ import numpy as np
 
 from ..policies.llm.backends import LLMBackend
 from ..policies.llm.prompts import HackCase, render_checker_prompt
+from ..store.records import Hack
 from ..tasks.contract import Task
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,12 @@ def catalogue_cases() -> list[CaseDoc]:
     return out
 
 
-def store_cases(hacks: Sequence[dict]) -> list[CaseDoc]:
+def store_cases(hacks: Sequence[Hack]) -> list[CaseDoc]:
     """Confirmed hacks from ``Store.hacks()``: their source and the reason they were judged hacks."""
     out = []
     for h in hacks:
-        title = f"confirmed hack in {h.get('task_id', '?')} ({h.get('origin') or 'unknown origin'})"
-        out.append(CaseDoc(HackCase(title, str(h.get("reason", "")), str(h.get("source", ""))),
-                           f"{h.get('reason', '')}\n{h.get('source', '')}", "store"))
+        title = f"confirmed hack in {h.task_id} ({h.origin or 'unknown origin'})"
+        out.append(CaseDoc(HackCase(title, h.reason, h.source), f"{h.reason}\n{h.source}", "store"))
     return out
 
 
@@ -142,7 +142,11 @@ def similar_cases(source: str, cases: Sequence[CaseDoc], k: int = 3) -> list[Cas
 # --- the check -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckResult:
-    """``verdict``: ``hack``, ``ok``, or ``unclear``/``error`` (both leave the judge's verdict standing)."""
+    """``verdict``: ``hack``, ``ok``, or ``unclear``/``error`` (both leave the judge's verdict standing).
+
+    Kept in the candidate's meta (``meta["checker"]``) as ``to_json`` (without prompt and
+    response, which are long and stay with the run). ``reused``: an earlier answer for the same
+    source (or a confirmed hack in the store) stood in for a new question."""
 
     verdict: str
     reason: str
@@ -151,6 +155,7 @@ class CheckResult:
     template_version: str = ""
     cases: tuple[str, ...] = field(default=())
     tokens: int = 0
+    reused: bool = False
 
     @property
     def is_hack(self) -> bool:
@@ -158,7 +163,12 @@ class CheckResult:
 
     def to_json(self) -> dict:
         return {"verdict": self.verdict, "reason": self.reason, "template_version": self.template_version,
-                "cases": list(self.cases), "tokens": self.tokens}
+                "cases": list(self.cases), "tokens": self.tokens, **({"reused": True} if self.reused else {})}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "CheckResult":
+        return cls(verdict=d["verdict"], reason=d.get("reason", ""), template_version=d.get("template_version", ""),
+                   cases=tuple(d.get("cases", ())), tokens=int(d.get("tokens", 0)), reused=bool(d.get("reused")))
 
 
 def parse_checker_answer(text: str) -> tuple[str, str]:

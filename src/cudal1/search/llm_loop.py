@@ -28,8 +28,9 @@ from ..policies.llm.policy import LLMPolicy, LLMSample, SamplePlan
 from ..policies.llm.prompts import feedback_from_checker, feedback_from_failure, feedback_from_verdict
 from ..store import Candidate, Store, config_key
 from ..tasks.contract import Task, source_hash
-from .checker import CHECKER_ORIGIN, CaseDoc, catalogue_cases, check_candidate, is_suspicious, store_cases
+from .checker import CHECKER_ORIGIN, CaseDoc, CheckResult, catalogue_cases, check_candidate, is_suspicious, store_cases
 from .exemplars import PoolItem, select_exemplars
+from .judging import Recording, judge_and_store
 from .options import SearchOptions
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,13 @@ class SearchEntry:
     lineage: int
     verdict: Verdict | None = None
     failure: str | None = None
-    checker: dict | None = None
+    checker: CheckResult | None = None
     strategy: str = ""
+    reused: bool = False  # the verdict came from the store, not from judging it now
 
     @property
     def checker_rejected(self) -> bool:
-        return bool(self.checker and self.checker.get("verdict") == "hack")
+        return self.checker is not None and self.checker.is_hack
 
     @property
     def accepted(self) -> bool:
@@ -120,11 +122,11 @@ class _Search:
         self.run_id = 0
         self.request_failures = 0
         self._cases: list[CaseDoc] | None = None
-        self.checked: dict[str, dict] = {}  # source hash -> checker result, so duplicates are asked once
+        self.checked: dict[str, CheckResult] = {}  # source hash -> checker result, so duplicates are asked once
 
     # --- state from the store ----------------------------------------------------------------
     def load(self) -> None:
-        self.hack_hashes = {h["source_hash"] for h in self.store.hacks() if h.get("task_id") == self.task.id}
+        self.hack_hashes = {h.source_hash for h in self.store.hacks(self.task.id)}
         seen: dict[int, SearchEntry] = {}
         for attempt in self.store.history(self.task.id, device=self.device_name, size=self.task.size):
             cand = self.store.candidate(attempt.candidate_id) if attempt.candidate_id is not None else None
@@ -134,9 +136,9 @@ class _Search:
                     attempt.candidate_id, attempt.source, int(meta.get("round", 0)), int(meta.get("lineage", 0)),
                     strategy=cand.strategy)
                 entry.verdict = attempt.verdict
-                entry.checker = meta.get("checker")
+                entry.checker = CheckResult.from_json(meta["checker"]) if meta.get("checker") else None
                 if entry.checker is None and source_hash(attempt.source) in self.hack_hashes and attempt.verdict.accepted:
-                    entry.checker = {"verdict": "hack", "reason": "confirmed hack in the store"}
+                    entry.checker = CheckResult("hack", "confirmed hack in the store")
                 seen[attempt.candidate_id] = entry
             elif self._same_measurement(attempt):
                 self.others.append(attempt)
@@ -176,7 +178,7 @@ class _Search:
         if entry.failure:
             self.feedback[entry.lineage] = feedback_from_failure(entry.failure)
         elif entry.checker_rejected:
-            self.feedback[entry.lineage] = feedback_from_checker(entry.checker.get("reason", ""))
+            self.feedback[entry.lineage] = feedback_from_checker(entry.checker.reason)
         elif entry.verdict is not None:
             fb = feedback_from_verdict(entry.verdict)
             if fb:
@@ -205,49 +207,30 @@ class _Search:
         if not proposals:
             return []
         self.progress(f"seeding with {len(proposals)} LLM-free candidate(s)")
-        ids = []
-        for p in proposals:
-            ids.append(self.store.add_candidate(Candidate(
-                task_id=self.task.id, source=p.source, policy=SEED_POLICY, strategy=p.strategy, notes=p.notes,
-                parents=p.parents, meta={"seed_for": self.key, "components": list(p.components)})))
-        verdicts = self._judge([p.source for p in proposals], ids, best_before=None)
-        seeds = [Attempt(p.source, v, p.strategy, cid) for p, v, cid in zip(proposals, verdicts, ids, strict=True)]
+        seeds = self._judge([Candidate.from_proposal(self.task.id, p, SEED_POLICY, {"seed_for": self.key})
+                             for p in proposals], best_before=None)
         self.others.extend(seeds)
         return seeds
 
     # --- judging -------------------------------------------------------------------------------
-    def _judge(self, sources: list[str], candidate_ids: list[int], best_before: float | None) -> list[Verdict]:
-        """Verdicts for the sources: reused from the store when this exact source was judged
-        under the same task, size, device and judge config; judged (and stored) otherwise."""
-        verdicts: list[Verdict | None] = [None] * len(sources)
-        todo: dict[str, list[int]] = {}
-        for i, src in enumerate(sources):
-            old = self.store.find_verdict(self.task.source_hash, self.task.size, source_hash(src), self.device_name,
-                                          self.config_key)
-            if old is not None:
-                verdicts[i] = old
-                self._store_verdict(candidate_ids[i], dataclasses.replace(old, details={**old.details, "reused": True}))
-            else:
-                todo.setdefault(src, []).append(i)
-        if todo:
-            config = dataclasses.replace(self.judge_config, best_speedup=best_before)
-            judge = Judge(self.judge.device, config)
-            jobs = [(self.task, src) for src in todo]
-            slots = list(todo.values())
+    def _judge(self, candidates: list[Candidate], best_before: float | None,
+               candidate_ids: list[int] | None = None) -> list[Attempt]:
+        """Attempts for the candidates through `judge_and_store`: a stored verdict of the same
+        source under the same task, size, device and judge config is reused, the rest judged."""
+        judge = Judge(self.judge.device, dataclasses.replace(self.judge_config, best_speedup=best_before))
+        judged = 0
 
-            def on_result(k: int, verdict: Verdict) -> None:
-                for i in slots[k]:
-                    verdicts[i] = verdict
-                    self._store_verdict(candidate_ids[i], verdict)
-                self.progress(f"judged {k + 1}/{len(jobs)}: {verdict.verdict}"
-                              + (f" {verdict.speedup:.2f}x" if verdict.speedup else ""))
+        def on_attempt(i: int, attempt: Attempt) -> None:
+            nonlocal judged
+            if not attempt.reused:
+                judged += 1
+                v = attempt.verdict
+                self.progress(f"judged {judged}: {v.verdict}" + (f" {v.speedup:.2f}x" if v.speedup else ""))
 
-            judge.evaluate_many(jobs, on_result=on_result)
-        return verdicts  # type: ignore[return-value]
-
-    def _store_verdict(self, candidate_id: int, verdict: Verdict) -> None:
-        self.store.add_verdict(candidate_id, verdict, self.run_id, task=self.task, config_key=self.config_key,
-                               device_name=self.device_name)
+        recording = Recording(self.store, self.device_name, self.config_key, self.run_id)
+        return judge_and_store([(self.task, c) for c in candidates],
+                               lambda jobs, on_result: judge.evaluate_many(jobs, on_result=on_result),
+                               recording, candidate_ids=candidate_ids, on_attempt=on_attempt)  # type: ignore[return-value]
 
     # --- one round -----------------------------------------------------------------------------
     def plans(self, round_index: int) -> list[SamplePlan]:
@@ -278,9 +261,10 @@ class _Search:
             if entry.failure is None:
                 to_judge.append(entry)
         if to_judge:
-            verdicts = self._judge([e.source for e in to_judge], [e.candidate_id for e in to_judge], best_before)
-            for e, v in zip(to_judge, verdicts, strict=True):
-                e.verdict = v
+            attempts = self._judge([Candidate(self.task.id, e.source, POLICY, e.strategy) for e in to_judge], best_before,
+                                   [e.candidate_id for e in to_judge])
+            for e, a in zip(to_judge, attempts, strict=True):
+                e.verdict, e.reused = a.verdict, a.reused
         for e in new:
             if e.verdict is not None and e.verdict.accepted and is_suspicious(e.verdict.speedup, best_before):
                 self._check(e, best_before)
@@ -301,10 +285,8 @@ class _Search:
         if failure:
             meta["failure"] = failure
         source = s.proposal.source if not failure else s.parsed.source  # a truncated answer keeps its partial code
-        p = s.proposal
-        cid = self.store.add_candidate(Candidate(
-            task_id=self.task.id, source=source, policy=POLICY, strategy=p.strategy, parents=p.parents,
-            prompt=p.prompt, response=p.response, template_version=p.template_version, notes=p.notes, meta=meta))
+        p = dataclasses.replace(s.proposal, source=source)
+        cid = self.store.add_candidate(Candidate.from_proposal(self.task.id, p, POLICY, meta))
         return SearchEntry(cid, source, round_index, s.plan.lineage, failure=failure, strategy=p.strategy)
 
     # --- the adversarial checker ---------------------------------------------------------------
@@ -313,22 +295,22 @@ class _Search:
             self._cases = catalogue_cases()
         return self._cases + store_cases(self.store.hacks())
 
-    def _check(self, entry: SearchEntry, best_before: float | None) -> dict:
+    def _check(self, entry: SearchEntry, best_before: float | None) -> CheckResult:
         h = source_hash(entry.source)
         if h in self.hack_hashes:  # already a confirmed hack: no need to ask again
-            entry.checker = {"verdict": "hack", "reason": "a confirmed hack in the store", "reused": True}
+            entry.checker = CheckResult("hack", "a confirmed hack in the store", reused=True)
         elif h in self.checked:
-            entry.checker = {**self.checked[h], "reused": True}
+            entry.checker = dataclasses.replace(self.checked[h], reused=True)
         else:
             self.progress(f"checker: candidate {entry.candidate_id} at {entry.verdict.speedup:.2f}x")
             result = check_candidate(self.backend, self.task, entry.source, entry.verdict.speedup, self.cases(),
                                      best_before=best_before)
-            entry.checker = self.checked[h] = result.to_json()
+            entry.checker = self.checked[h] = result
             if result.is_hack:
                 self.store.add_hack(self.task.id, entry.source, result.reason or "the adversarial checker found a hack",
                                     origin=f"{CHECKER_ORIGIN}:candidate-{entry.candidate_id}")
                 self.hack_hashes.add(h)
-        self.store.update_candidate_meta(entry.candidate_id, {"checker": entry.checker})
+        self.store.update_candidate_meta(entry.candidate_id, {"checker": entry.checker.to_json()})
         return entry.checker
 
 
@@ -395,17 +377,17 @@ def to_optimize_result(outcome: LLMSearchOutcome, device: str, device_name: str,
     (seeds, and the LLM's judged candidates in order); candidates the checker found to be hacks
     are left out of ``tried`` (so they can never be the written best) and listed, like the
     malformed answers, under ``extra``."""
-    from .optimize import OptimizeResult, TriedCandidate
+    from .optimize import OptimizeResult
 
-    tried = [TriedCandidate(source=a.source, strategy=a.strategy or SEED_POLICY, verdict=a.verdict,
-                            candidate_id=a.candidate_id, policy=SEED_POLICY) for a in outcome.seeds]
+    tried = [dataclasses.replace(a, strategy=a.strategy or SEED_POLICY, policy=SEED_POLICY, notes="", reused=False)
+             for a in outcome.seeds]
     resumed = outcome.resumed_rounds
     for e in outcome.entries:
         if e.verdict is None or e.checker_rejected:
             continue
-        tried.append(TriedCandidate(
+        tried.append(Attempt(
             source=e.source, strategy=f"{e.strategy or POLICY} r{e.round + 1}.{e.lineage + 1}", verdict=e.verdict,
-            candidate_id=e.candidate_id, policy=POLICY, reused=e.round < resumed or bool(e.verdict.details.get("reused")),
+            candidate_id=e.candidate_id, policy=POLICY, reused=e.round < resumed or e.reused,
             notes=f"round {e.round + 1}, lineage {e.lineage + 1}"))
     extra = {
         "rounds": {"done_now": outcome.rounds_done, "resumed_from": resumed},
@@ -414,9 +396,9 @@ def to_optimize_result(outcome: LLMSearchOutcome, device: str, device_name: str,
         "malformed": [{"candidate_id": e.candidate_id, "round": e.round + 1, "lineage": e.lineage + 1,
                        "reason": e.failure} for e in outcome.entries if e.failure],
         "checker_rejected": [{"candidate_id": e.candidate_id, "round": e.round + 1, "lineage": e.lineage + 1,
-                              "judge_speedup": e.verdict.speedup, "reason": (e.checker or {}).get("reason", "")}
+                              "judge_speedup": e.verdict.speedup, "reason": e.checker.reason}
                              for e in outcome.entries if e.checker_rejected],
-        "checked": [{"candidate_id": e.candidate_id, **{k: v for k, v in e.checker.items() if k != "reason"}}
+        "checked": [{"candidate_id": e.candidate_id, **{k: v for k, v in e.checker.to_json().items() if k != "reason"}}
                     for e in outcome.entries if e.checker],
     }
     return OptimizeResult(task=outcome.task, device=device, device_name=device_name, policy=POLICY, tried=tried,

@@ -27,81 +27,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..judge import JudgeConfig, Verdict
-from ..policies.base import Attempt, Context, Policy, Proposal
+from ..judge import JudgeConfig
+from ..judge.verdict import NOT_SIGNIFICANT, faster_than_reference
+from ..policies.base import Context, Policy, Proposal
+from ..store.records import Attempt, Candidate
 from ..tasks.contract import Task, source_hash
+from .judging import Recording, judge_and_store
 from .options import SearchOptions
-
-if TYPE_CHECKING:
-    from ..judge import Judge
-    from ..store import Store
 
 log = logging.getLogger(__name__)
 
 RUN_KIND = "optimize"
-NOT_SIGNIFICANT = "speedup-not-significant"  # the judge's finding: the speedup's interval contains 1.0
 ProgressFn = Callable[[str], None]
+__all__ = ["NOT_SIGNIFICANT", "OptimizeResult", "faster_than_reference", "optimize", "tried_row", "write_outputs"]
 
 
-def faster_than_reference(verdict: Verdict) -> bool:
-    """Whether the judge showed the candidate faster than the reference beyond the timing noise.
-
-    That is `Verdict.significant`: accepted, and the whole 95% interval of the speedup above
-    1.0 (a candidate at 1.04x [0.97-1.11] may be no faster at all, and writing it as the best
-    would hand the user a rewrite for nothing). A verdict without an interval (``speedup_ci``
-    None: judged before the judge measured intervals, or read back from a store that does not
-    keep them) falls back to its point speedup above 1.0, the rule it was judged under; refusing
-    it would discard a measured result that only a full re-evaluation could replace. Its
-    ``speedup-not-significant`` finding, which the judge adds when the interval contains 1.0 and
-    which the store keeps, still counts.
-    """
-    if verdict.speedup_ci is None:
-        return (verdict.accepted and verdict.speedup is not None and verdict.speedup > 1.0
-                and NOT_SIGNIFICANT not in verdict.finding_ids())
-    return verdict.significant
-
-
-@dataclass(frozen=True)
-class TriedCandidate:
-    """One candidate a search judged (or found judged in the store), with its verdict."""
-
-    source: str
-    strategy: str
-    verdict: Verdict
-    candidate_id: int | None = None
-    components: tuple[str, ...] = ()
-    lower_precision: bool = False
-    notes: str = ""
-    policy: str = "rules"
-    reused: bool = False  # the verdict came from the store (same source, task, device, settings)
-
-    @property
-    def speedup(self) -> float | None:
-        return self.verdict.speedup if self.verdict.accepted else None
-
-    @property
-    def faster(self) -> bool:
-        """Faster than the reference beyond the noise (`faster_than_reference`)."""
-        return faster_than_reference(self.verdict)
-
-    @property
-    def is_lower_precision(self) -> bool:
-        return self.lower_precision or bool(self.verdict.details.get("lower_precision")) or any(
-            f.id in ("lower-precision", "lower-precision-flags") for f in self.verdict.findings)
-
-    def to_json(self, index: int) -> dict:
-        v = self.verdict
-        return {
-            "index": index, "strategy": self.strategy, "components": list(self.components), "policy": self.policy,
-            "lower_precision": self.is_lower_precision, "verdict": v.verdict, "speedup": v.speedup,
-            "speedup_ci": list(v.speedup_ci) if v.speedup_ci else None, "faster_than_reference": self.faster,
-            "ref_ms": v.ref_ms, "candidate_ms": v.candidate_ms, "max_abs_error": v.max_abs_error,
-            "findings": [f.to_json() for f in v.findings], "candidate_id": self.candidate_id,
-            "source_hash": source_hash(self.source), "notes": self.notes, "reused": self.reused,
-            "build_s": v.build_s, "eval_s": v.eval_s, "error": (v.details or {}).get("error", "")[:2000],
-        }
+def tried_row(index: int, t: Attempt) -> dict:
+    """One candidate's row in report.json."""
+    v = t.verdict
+    return {
+        "index": index, "strategy": t.strategy, "components": list(t.components), "policy": t.policy,
+        "lower_precision": t.is_lower_precision, "verdict": v.verdict, "speedup": v.speedup,
+        "speedup_ci": list(v.speedup_ci) if v.speedup_ci else None, "faster_than_reference": t.faster,
+        "ref_ms": v.ref_ms, "candidate_ms": v.candidate_ms, "max_abs_error": v.max_abs_error,
+        "findings": [f.to_json() for f in v.findings], "candidate_id": t.candidate_id,
+        "source_hash": source_hash(t.source), "notes": t.notes, "reused": t.reused,
+        "build_s": v.build_s, "eval_s": v.eval_s, "error": (v.details.error or "")[:2000],
+    }
 
 
 @dataclass
@@ -112,7 +65,7 @@ class OptimizeResult:
     device: str
     device_name: str
     policy: str
-    tried: list[TriedCandidate] = field(default_factory=list)
+    tried: list[Attempt] = field(default_factory=list)
     run_id: int | None = None
     best_path: str | None = None
     best_lower_precision_path: str | None = None
@@ -122,21 +75,21 @@ class OptimizeResult:
     budget: int | None = None  # most candidates the run could judge (None: the LLM search's rounds)
     extra: dict = field(default_factory=dict)
 
-    def _best(self, lower: bool) -> TriedCandidate | None:
+    def _best(self, lower: bool) -> Attempt | None:
         pool = [t for t in self.tried if t.verdict.accepted and t.speedup and t.is_lower_precision == lower]
         faster = [t for t in pool if t.faster]
         # A significantly faster candidate wins over one with a higher but uncertain point speedup.
         return max(faster or pool, key=lambda t: t.speedup, default=None)
 
     @property
-    def best(self) -> TriedCandidate | None:
+    def best(self) -> Attempt | None:
         """The fastest full-precision candidate that is faster than the reference beyond the
         noise; when there is none, the fastest accepted one (slower than the reference, or not
         significantly faster: see ``beats_reference``)."""
         return self._best(False)
 
     @property
-    def best_lower_precision(self) -> TriedCandidate | None:
+    def best_lower_precision(self) -> Attempt | None:
         return self._best(True)
 
     @property
@@ -195,7 +148,7 @@ class OptimizeResult:
         return f"Nothing beat the reference: none of the {len(self.tried)} candidates was accepted; keep the reference."
 
     def to_json(self) -> dict:
-        def summary(t: TriedCandidate | None, path: str | None) -> dict | None:
+        def summary(t: Attempt | None, path: str | None) -> dict | None:
             if t is None:
                 return None
             ci = t.verdict.speedup_ci
@@ -210,7 +163,7 @@ class OptimizeResult:
             "message": self.message(),
             "best": summary(self.best, self.best_path),
             "best_lower_precision": summary(self.best_lower_precision, self.best_lower_precision_path),
-            "tried": [t.to_json(i) for i, t in enumerate(self.tried, 1)],
+            "tried": [tried_row(i, t) for i, t in enumerate(self.tried, 1)],
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -219,7 +172,7 @@ def best_file_name(task: Task, suffix: str = "") -> str:
     return f"best_{task.id.replace('/', '_')}{suffix}.py"
 
 
-def verdict_header(task: Task, t: TriedCandidate, device_name: str, db: str | None = None) -> str:
+def verdict_header(task: Task, t: Attempt, device_name: str, db: str | None = None) -> str:
     """The comment block at the top of a written best candidate: its measured verdict."""
     v = t.verdict
     findings = ", ".join(f"{f.id} ({f.severity})" for f in v.findings) or "none"
@@ -253,110 +206,44 @@ def write_outputs(result: OptimizeResult, out_dir: str | Path, db: str | None = 
     return result
 
 
-def _candidate_meta(policy: Policy, task: Task, p: Proposal) -> dict:
-    meta = {"components": list(p.components), "lower_precision": p.lower_precision}
+def _candidate_meta(policy: Policy, task: Task) -> dict:
     traced = getattr(policy, "traced", None)
     if callable(traced):
         try:
-            meta["signature"] = traced(task).signature
+            return {"signature": traced(task).signature}
         except Exception as e:  # noqa: BLE001 - the signature only feeds strategy ordering
             log.info("no operator signature for %s: %s", task.id, e)
-    return meta
+    return {}
 
 
-def _store_candidate(task: Task, policy: Policy, p: Proposal, store) -> int:
-    from ..store import Candidate
+class _Announcer:
+    """Progress lines for one batch: ``[3/16] fuse: accepted 1.42x [1.30-1.55]``."""
 
-    return store.find_candidate(task.id, source_hash(p.source), policy.name) or store.add_candidate(Candidate(
-        task_id=task.id, source=p.source, policy=policy.name, strategy=p.strategy, parents=p.parents,
-        prompt=p.prompt, response=p.response, template_version=p.template_version, notes=p.notes,
-        meta=_candidate_meta(policy, task, p)))
-
-
-class _OutOfTime(Exception):
-    """Raised from a batch's result callback once the wall time is spent: the judge's remaining
-    evaluations are skipped (builds already under way finish first; they stay cached on disk)."""
-
-
-@dataclass
-class _Batch:
-    """One batch of proposals being judged: where each result goes and how to announce it."""
-
-    task: Task
-    policy: Policy
-    proposals: list[Proposal]
-    judge: Judge
-    store: Store
-    run_id: int
-    key: str
-    say: ProgressFn
-    first: int  # the number of the batch's first candidate in the run (1-based)
-    budget: int
-    deadline: float | None
+    def __init__(self, proposals: list[Proposal], say: ProgressFn, first: int, budget: int):
+        self.proposals, self.say, self.first, self.budget = proposals, say, first, budget
+        self.todo: list[int] | None = None  # set when judging starts
 
     def tag(self, i: int) -> str:
         return f"[{self.first + i}/{self.budget}]"
 
-    def tried(self, i: int, verdict: Verdict, cid: int, reused: bool) -> TriedCandidate:
-        p = self.proposals[i]
-        return TriedCandidate(source=p.source, strategy=p.strategy, verdict=verdict, candidate_id=cid,
-                              components=p.components, lower_precision=p.lower_precision, notes=p.notes,
-                              policy=self.policy.name, reused=reused)
-
-    def run(self) -> tuple[list[TriedCandidate], bool]:
-        """Store the proposals, reuse stored verdicts, judge the rest with one `evaluate_many`,
-        storing each verdict as it arrives. Returns the tried candidates in proposal order (those
-        judged before the wall time ran out) and whether it ran out."""
-        task, store, judge = self.task, self.store, self.judge
-        ids = [_store_candidate(task, self.policy, p, store) for p in self.proposals]
-        done: dict[int, TriedCandidate] = {}
-        todo: list[int] = []
-        first_of: dict[str, int] = {}  # a source proposed twice in the batch is judged once
-        copies: dict[int, list[int]] = {}
-        for i, p in enumerate(self.proposals):
-            h = source_hash(p.source)
-            if h in first_of:
-                copies.setdefault(first_of[h], []).append(i)
-                continue
-            first_of[h] = i
-            vid = store.find_verdict_id(task.source_hash, task.size, h, judge.device_name, self.key)
-            if vid is None:
-                todo.append(i)
-                continue
-            verdict = store.verdict(vid)
-            store.link_verdict(self.run_id, vid)
-            done[i] = self.tried(i, verdict, ids[i], reused=True)
-            self.say(f"{self.tag(i)} {p.strategy}: {verdict.verdict} {verdict.speedup_text()}".rstrip()
-                     + " (stored verdict reused)")
-        for i in [i for i in done if i in copies]:
-            done.update({c: self.tried(c, done[i].verdict, ids[c], reused=True) for c in copies[i]})
-        out_of_time = False
+    def on_start(self, todo: list[int]) -> None:
+        self.todo = todo
         if todo:
             workers = os.cpu_count() or 1
             self.say(f"judging {len(todo)} candidate{'s' if len(todo) > 1 else ''}: builds on {workers} CPU workers, "
                      "evaluations one at a time")
             self.say(f"{self.tag(todo[0])} judging {self.proposals[todo[0]].strategy}")
 
-            def on_result(j: int, verdict: Verdict) -> None:
-                i = todo[j]
-                store.add_verdict(ids[i], verdict, self.run_id, task=task, config_key=self.key,
-                                  device_name=judge.device_name)
-                done[i] = self.tried(i, verdict, ids[i], reused=False)
-                done.update({c: self.tried(c, verdict, ids[c], reused=True) for c in copies.get(i, ())})
-                self.say(f"{self.tag(i)} {self.proposals[i].strategy}: {verdict.verdict} "
-                         f"{verdict.speedup_text()}".rstrip())
-                if j + 1 < len(todo):
-                    if self.deadline is not None and time.monotonic() >= self.deadline:
-                        raise _OutOfTime
-                    self.say(f"{self.tag(todo[j + 1])} judging {self.proposals[todo[j + 1]].strategy}")
-
-            try:
-                judge.evaluate_many([(task, self.proposals[i].source) for i in todo], build_workers=workers,
-                                    on_result=on_result)
-            except _OutOfTime:
-                out_of_time = True
-                self.say(f"wall time spent: {len(self.proposals) - len(done)} candidates left unjudged")
-        return [done[i] for i in sorted(done)], out_of_time
+    def on_attempt(self, i: int, t: Attempt) -> None:
+        if self.todo is not None and i not in self.todo:
+            return  # a second copy of a source judged just now
+        v = t.verdict
+        self.say(f"{self.tag(i)} {t.strategy}: {v.verdict} {v.speedup_text()}".rstrip()
+                 + (" (stored verdict reused)" if self.todo is None else ""))
+        if self.todo is not None:
+            k = self.todo.index(i)
+            if k + 1 < len(self.todo):
+                self.say(f"{self.tag(self.todo[k + 1])} judging {self.proposals[self.todo[k + 1]].strategy}")
 
 
 def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, judge_config: JudgeConfig | None = None,
@@ -391,8 +278,13 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
                              judge.device_name, torch.__version__)
     result = OptimizeResult(task=task, device=judge.device, device_name=judge.device_name, policy=policy.name,
                             run_id=run_id, budget=options.budget)
+    recording = Recording(store, judge.device_name, key, run_id)
     t0 = time.monotonic()
     deadline = None if options.wall_time_s is None else t0 + options.wall_time_s
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
     status = "interrupted"
     attempts: list[Attempt] = []
     stop = None
@@ -402,7 +294,7 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
             if left <= 0:
                 stop = "budget"
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            if out_of_time():
                 stop = "wall-time"
                 break
             say(f"proposing candidates for {task.id}")
@@ -412,12 +304,17 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
             if not proposals:
                 stop = "no-more-proposals"
                 break
-            batch = _Batch(task, policy, proposals, judge, store, run_id, key, say,
-                           first=len(result.tried) + 1, budget=options.budget, deadline=deadline)
-            tried, out_of_time = batch.run()
-            result.tried.extend(tried)
-            attempts.extend(Attempt(t.source, t.verdict, t.strategy, t.candidate_id) for t in tried)
-            if out_of_time:
+            announce = _Announcer(proposals, say, first=len(result.tried) + 1, budget=options.budget)
+            meta = _candidate_meta(policy, task)
+            tried = judge_and_store(
+                [(task, Candidate.from_proposal(task.id, p, policy.name, meta)) for p in proposals],
+                lambda jobs, on_result: judge.evaluate_many(jobs, build_workers=os.cpu_count() or 1, on_result=on_result),
+                recording, on_start=announce.on_start, on_attempt=announce.on_attempt, stop=out_of_time)
+            judged = [t for t in tried if t is not None]
+            result.tried.extend(judged)
+            attempts.extend(judged)
+            if len(judged) < len(tried):
+                say(f"wall time spent: {len(tried) - len(judged)} candidates left unjudged")
                 stop = "wall-time"
         result.stop_reason = stop
         status = "done"

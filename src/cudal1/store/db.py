@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..judge.verdict import Finding, KernelShare, Verdict
-from ..policies.base import Attempt
-from ..tasks.contract import Task
+from ..judge.verdict import Finding, KernelShare, Verdict, VerdictDetails
+from ..tasks.contract import Task, source_hash
 from .migrations import migrate
-from .records import Candidate
+from .records import Attempt, Baseline, Candidate, Hack, Run, RunItem
 
 log = logging.getLogger(__name__)
 
@@ -228,13 +227,14 @@ class Store:
         """Record a verdict for a candidate, committed at once; returns its id.
 
         The resume key (task hash, size, candidate hash, device name, judge config key) comes
-        from ``task``/``config_key``/``device_name`` when given, else from ``verdict.details``
-        (``task_hash``, ``size``, ``config_key``, ``device_name``), the task recorded under the
+        from ``task``/``config_key``/``device_name`` when given, else from keys a caller put into
+        ``verdict.details`` (``task_hash``, ``size``, ``config_key``, ``device_name``: kept in
+        `VerdictDetails.extra`, as older rows and callers have them), the task recorded under the
         candidate's task id (when only one is) and ``verdict.device``. Pass ``task`` (and
         ``config_key``) whenever you have them.
         With ``run_id`` the verdict also becomes part of that run's results as ``kind``.
         """
-        d = verdict.details or {}
+        d = verdict.details.extra
         with self._write() as db:
             cand = db.execute("SELECT task_id, source_hash FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
             if cand is None:
@@ -257,7 +257,7 @@ class Store:
                  verdict.verdict, int(verdict.correct), verdict.speedup, verdict.ref_ms, verdict.candidate_ms,
                  verdict.max_abs_error, json.dumps([f.to_json() for f in verdict.findings]), verdict.device,
                  verdict.torch, json.dumps([k.to_json() for k in verdict.kernels]), verdict.build_s,
-                 verdict.eval_s, json.dumps(d, default=str), time.time(), *(verdict.speedup_ci or (None, None)),
+                 verdict.eval_s, json.dumps(verdict.details.to_json(), default=str), time.time(), *(verdict.speedup_ci or (None, None)),
                  verdict.ref_cv, verdict.candidate_cv, verdict.floor_ms),
             )
             verdict_id = int(cur.lastrowid)
@@ -310,6 +310,30 @@ class Store:
                 raise KeyError(f"no verdict with id {verdict_id}")
             self._link(db, run_id, verdict_id, row["task_id"], kind, True, row["task_hash"], row["size"])
 
+    def reuse_verdict(self, verdict_id: int, candidate_id: int, run_id: int | None = None,
+                      kind: str = "candidate") -> Verdict:
+        """Let an earlier verdict stand for candidate ``candidate_id`` (the same source, judged
+        under the same key). When it was judged for that very candidate it is linked into
+        ``run_id``; otherwise it is recorded again for this candidate (so each candidate keeps
+        its verdict, as a resumed search expects), and listed as reused in ``run_id``."""
+        with self._write() as db:
+            row = db.execute("SELECT candidate_id, task_hash, size FROM verdicts WHERE id = ?", (verdict_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no verdict with id {verdict_id}")
+            cand = db.execute("SELECT task_id FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+            if cand is None:
+                raise KeyError(f"no candidate with id {candidate_id} in {self.path}")
+            if int(row["candidate_id"]) != candidate_id:
+                cur = db.execute(
+                    f"INSERT INTO verdicts (candidate_id, run_id, task_id, created, {_VERDICT_COPY})"
+                    f" SELECT ?, ?, ?, ?, {_VERDICT_COPY} FROM verdicts WHERE id = ?",
+                    (candidate_id, run_id, cand["task_id"], time.time(), verdict_id),
+                )
+                verdict_id = int(cur.lastrowid)
+            if run_id is not None:
+                self._link(db, run_id, verdict_id, cand["task_id"], kind, True, row["task_hash"], row["size"])
+        return self.verdict(verdict_id)
+
     # --- history for policies ------------------------------------------------------------
     def history(self, task_id: str, device: str | None = None, size: str | None = None) -> list[Attempt]:
         """Earlier judged candidates of the task, oldest first (baselines excluded).
@@ -355,13 +379,12 @@ class Store:
         with self._write() as db:
             db.execute("UPDATE runs SET finished = ?, status = ? WHERE id = ?", (time.time(), status, run_id))
 
-    def run(self, run_id: int) -> dict | None:
-        """A run's record: id, kind, config (dict), device, torch, host, pid, started, finished,
-        status, and candidates (how many candidates the run judged or reused; baselines excluded)."""
+    def run(self, run_id: int) -> Run | None:
+        """A run's record, or None."""
         rows = self._query(_RUNS_SQL + " WHERE r.id = ?", (run_id,))
         return _run_from_row(rows[0]) if rows else None
 
-    def runs(self, kind: str | None = None, limit: int = 50) -> list[dict]:
+    def runs(self, kind: str | None = None, limit: int = 50) -> list[Run]:
         """The latest ``limit`` runs (of ``kind``), newest first, as `run` returns them."""
         sql, args = _RUNS_SQL, ()
         if kind:
@@ -415,17 +438,15 @@ class Store:
                 )
         return verdict_id
 
-    def baselines(self, run_id: int) -> list[dict]:
-        """``{task_id, kind, verdict}`` for each baseline of the run (latest per task and kind)."""
+    def baselines(self, run_id: int) -> list[Baseline]:
+        """Each baseline of the run (the latest per task and kind)."""
         out = {}
         for r in self._query("SELECT task_id, kind, verdict_id FROM baselines WHERE run_id = ? ORDER BY id", (run_id,)):
-            out[(r["task_id"], r["kind"])] = {"task_id": r["task_id"], "kind": r["kind"], "verdict": self.verdict(r["verdict_id"])}
+            out[(r["task_id"], r["kind"])] = Baseline(r["task_id"], r["kind"], self.verdict(r["verdict_id"]))
         return list(out.values())
 
-    def run_results(self, run_id: int) -> list[dict]:
-        """Everything a run judged or reused, oldest first: one dict per verdict with
-        ``task_id, level, size, task_hash, kind ('candidate' or 'baseline:<kind>'),
-        candidate_id, candidate_hash, policy, strategy, verdict_id, reused, verdict`` (a `Verdict`)."""
+    def run_results(self, run_id: int) -> list[RunItem]:
+        """Everything a run judged or reused, oldest first, one `RunItem` per verdict."""
         rows = self._query(
             "SELECT v.*, i.kind AS item_kind, i.reused AS item_reused, c.policy AS c_policy,"
             " c.strategy AS c_strategy, t.level AS t_level FROM run_items i"
@@ -439,21 +460,18 @@ class Store:
             level = r["t_level"]
             if level is None:
                 level = _level_of(r["task_id"])
-            out.append({
-                "task_id": r["task_id"], "level": int(level), "size": r["size"], "task_hash": r["task_hash"],
-                "kind": r["item_kind"], "candidate_id": int(r["candidate_id"]), "candidate_hash": r["candidate_hash"],
-                "policy": r["c_policy"], "strategy": r["c_strategy"], "verdict_id": int(r["id"]),
-                "reused": bool(r["item_reused"]), "device_name": r["device_name"], "config_key": r["config_key"],
-                "verdict": _verdict_from_row(r),
-            })
+            out.append(RunItem(
+                task_id=r["task_id"], level=int(level), size=r["size"], task_hash=r["task_hash"], kind=r["item_kind"],
+                candidate_id=int(r["candidate_id"]), candidate_hash=r["candidate_hash"], policy=r["c_policy"],
+                strategy=r["c_strategy"], verdict_id=int(r["id"]), reused=bool(r["item_reused"]),
+                device_name=r["device_name"], config_key=r["config_key"], verdict=_verdict_from_row(r),
+            ))
         return out
 
     # --- hacks ---------------------------------------------------------------------------
     def add_hack(self, task_id: str, source: str, reason: str, origin: str) -> int:
         """Add a confirmed reward hack to the case base (the checker's examples); returns its id.
         The same source for the same task is kept once."""
-        from ..tasks.contract import source_hash
-
         h = source_hash(source)
         with self._write() as db:
             db.execute(
@@ -462,9 +480,12 @@ class Store:
             )
             return int(db.execute("SELECT id FROM hacks WHERE task_id = ? AND source_hash = ?", (task_id, h)).fetchone()[0])
 
-    def hacks(self) -> list[dict]:
-        """``{id, task_id, source, source_hash, reason, origin, created}`` for each confirmed hack."""
-        return [dict(r) for r in self._query("SELECT * FROM hacks ORDER BY id")]
+    def hacks(self, task_id: str | None = None) -> list[Hack]:
+        """The confirmed hacks (of ``task_id``), oldest first."""
+        sql, args = "SELECT * FROM hacks", ()
+        if task_id is not None:
+            sql, args = sql + " WHERE task_id = ?", (task_id,)
+        return [Hack.from_json(dict(r)) for r in self._query(sql + " ORDER BY id", args)]
 
 
 # --- row conversion ------------------------------------------------------------------------
@@ -472,6 +493,14 @@ class Store:
 _RUNS_SQL = (
     "SELECT r.*, (SELECT COUNT(DISTINCT v.candidate_id) FROM run_items i JOIN verdicts v ON v.id = i.verdict_id"
     " WHERE i.run_id = r.id AND i.kind = 'candidate') AS candidates FROM runs r"
+)
+
+
+# The columns of a verdict that a copy for another candidate keeps (`Store.reuse_verdict`).
+_VERDICT_COPY = (
+    "task_hash, size, candidate_hash, device_name, config_key, verdict, correct, speedup, ref_ms, candidate_ms,"
+    " max_abs_error, findings, device, torch, kernels, build_s, eval_s, details, speedup_low, speedup_high,"
+    " ref_cv, candidate_cv, floor_ms"
 )
 
 
@@ -504,13 +533,13 @@ def _verdict_from_row(r: sqlite3.Row) -> Verdict:
         findings=tuple(Finding.from_json(f) for f in json.loads(r["findings"] or "[]")),
         device=r["device"], torch=r["torch"],
         kernels=tuple(KernelShare(**k) for k in json.loads(r["kernels"] or "[]")),
-        build_s=r["build_s"], eval_s=r["eval_s"], details=json.loads(r["details"] or "{}"),
+        build_s=r["build_s"], eval_s=r["eval_s"], details=VerdictDetails.from_json(json.loads(r["details"] or "{}")),
         speedup_ci=(r["speedup_low"], r["speedup_high"]) if r["speedup_low"] is not None else None,
         ref_cv=r["ref_cv"], candidate_cv=r["candidate_cv"], floor_ms=r["floor_ms"],
     )
 
 
-def _run_from_row(r: sqlite3.Row) -> dict:
+def _run_from_row(r: sqlite3.Row) -> Run:
     d = dict(r)
     d["config"] = json.loads(d.get("config") or "{}")
-    return d
+    return Run.from_json(d)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from ..judge.verdict import Verdict
-from ..policies.base import Attempt
-from ..store.records import Candidate
+from ..search.judging import Recording, judge_and_store
+from ..store.records import Attempt, Candidate
 from ..tasks.contract import Task
 from .config import TaskSelection
 
@@ -70,38 +70,35 @@ def parse_source(text: str) -> str | None:
 
 
 class StoreRecorder:
-    """Writes every judged sample of a training run to the store; rejected hacks join the case base.
+    """Judges a training run's samples through `judge_and_store`: each is stored under the
+    judge's resume key (so a later optimize or bench reuses it, and the run reuses earlier
+    verdicts of the same source), and rejected hacks join the case base (origin ``train:<kind>``).
 
-    ``db``: a path, None for the default store, or '' for no store at all.
+    ``db``: a path, None for the default store, or '' for no store at all (judged, not kept).
     """
 
-    def __init__(self, db: str | None, kind: str, config: dict, device: str):
+    def __init__(self, db: str | None, kind: str, config: dict, pool):
+        from ..store import Store, config_key
+
         self.store = None
         self.run_id = None
         self.kind = kind
-        if db == "":
-            return
-        import torch
+        self.pool = pool
+        if db != "":
+            import torch
 
-        from ..store import Store
+            self.store = Store(db)
+            from ..judge.device import resolve_device
 
-        self.store = Store(db)
-        self.run_id = self.store.start_run(kind, config, device, torch.__version__)
+            self.run_id = self.store.start_run(kind, config, resolve_device(pool.device), torch.__version__)
+        self.recording = Recording(self.store, pool.device_name, config_key(pool.config), self.run_id,
+                                   hack_origin=f"train:{kind}")
 
-    def record(self, task: Task, source: str, verdict: Verdict, *, policy: str, strategy: str,
-               prompt: str | None = None, response: str | None = None, template_version: str | None = None,
-               meta: dict | None = None) -> int | None:
-        if self.store is None:
-            return None
-        self.store.add_task(task)
-        cid = self.store.add_candidate(Candidate(task_id=task.id, source=source, policy=policy, strategy=strategy,
-                                                 prompt=prompt, response=response, template_version=template_version,
-                                                 meta=meta or {}))
-        self.store.add_verdict(cid, verdict, self.run_id, task=task)
-        if verdict.verdict == "rejected":
-            reasons = "; ".join(f"[{f.id}] {f.message}" for f in verdict.findings if f.severity == "reject")
-            self.store.add_hack(task.id, source, reasons or "rejected by the judge", origin=f"train:{self.kind}")
-        return cid
+    def judge(self, items: list[tuple[Task, Candidate]]) -> list[Verdict]:
+        """The verdicts of ``items`` in order (every item is judged or reused: none is skipped)."""
+        if not items:
+            return []
+        return [a.verdict for a in judge_and_store(items, self.pool.evaluate, self.recording)]
 
     def history(self, task: Task, device: str | None = None) -> list[Attempt]:
         if self.store is None:

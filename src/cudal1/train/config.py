@@ -3,33 +3,22 @@
 One YAML file per run (``cudal1 train STAGE --config FILE``) maps onto one of the top-level
 configs below (`SFTDataConfig`, `SFTConfig`, `SelfTrainConfig`, `RLConfig`); ``KEY=VALUE``
 overrides with dotted keys (``reward.clip=2.0``) are applied on top. Unknown keys are errors
-that list the known ones. The same field metadata renders the tables in docs/training.md
-(`config_table`).
+that list the known ones. Fields, loading and tables come from `cudal1.config_fields`; the same
+field metadata renders the tables in docs/training.md (`config_markdown`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..config_fields import ConfigError, check_choices, from_dict, markdown_table
+from ..config_fields import section as _sub
+from ..config_fields import setting as _f
+from ..config_fields import config_table as config_table  # re-exported: callers read training tables from here
+from ..search.exemplars import METHODS as EXEMPLAR_METHODS
 from ..search.options import LLMOptions
-
-
-def _f(default, help: str):
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-def _sub(cls, help: str):
-    return field(default_factory=cls, metadata={"help": help})
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message says which key and what to change."""
 
 
 # --- shared parts ------------------------------------------------------------------------------
@@ -86,14 +75,17 @@ class JudgeOptions:
             raise ConfigError(f"{where}.build_workers must be at least 1")
         from ..judge.config import JudgeConfig
 
-        unknown = set(self.settings) - {f.name for f in fields(JudgeConfig)}
+        unknown = set(self.settings) - {f.name for f in dataclasses.fields(JudgeConfig)}
         if unknown:
             raise ConfigError(f"{where}.settings has unknown JudgeConfig fields {sorted(unknown)}")
+        JudgeConfig.from_dict(self.settings, prefix=f"{where}.settings")  # types and the judge's own checks
 
     def judge_config(self):
         from ..judge.config import JudgeConfig
 
-        return JudgeConfig.quick(**self.settings) if self.quick else JudgeConfig(**self.settings)
+        settings = vars(JudgeConfig.from_dict(self.settings))
+        given = {k: settings[k] for k in self.settings}  # converted (YAML's 1e-3 is a string)
+        return JudgeConfig.quick(**given) if self.quick else JudgeConfig(**given)
 
 
 @dataclass
@@ -261,7 +253,7 @@ class RLConfig:
     reward: RewardConfig = _sub(RewardConfig, "How verdicts become rewards.")
     # prompts
     exemplars: int = _f(2, "Earlier implementations with their speedups shown in each prompt (CUDA-L1: N = 2).")
-    exemplar_selection: str = _f("bucket", "How exemplars are drawn: bucket, random, topk or island.")
+    exemplar_selection: str = _f("bucket", "How exemplars are drawn (docs/llm.md).", choices=EXEMPLAR_METHODS)
     tau: float = _f(1.0, "Bucket-sampling temperature.")
     template: str | None = _f(None, "Contrastive prompt template version; None = the current default.")
     # GRPO
@@ -295,8 +287,7 @@ class RLConfig:
         self.reward.check("reward")
         if self.num_generations < 2:
             raise ConfigError("num_generations must be at least 2: GRPO compares completions within a group")
-        if self.exemplar_selection not in ("bucket", "random", "topk", "island"):
-            raise ConfigError(f"exemplar_selection must be bucket, random, topk or island, not {self.exemplar_selection!r}")
+        check_choices(self)
         if self.max_steps < 1 or self.prompts_per_step < 1:
             raise ConfigError("max_steps and prompts_per_step must be at least 1")
         if self.vllm_mode not in ("colocate", "server"):
@@ -307,86 +298,6 @@ STAGE_CONFIGS = {"sft-data": SFTDataConfig, "sft": SFTConfig, "self": SelfTrainC
 
 
 # --- loading -------------------------------------------------------------------------------------
-
-
-def _is_dataclass_type(tp) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _convert(value: Any, tp, key: str):
-    """Check and convert a YAML value to the annotated type (dataclasses, lists of dataclasses, scalars)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(value, a, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if _is_dataclass_type(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping of {tp.__name__} fields, not {value!r}")
-        return from_dict(tp, value, prefix=key)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            if args and args[0] is str and isinstance(value, str):
-                return [value]
-            raise ConfigError(f"{key} must be a list, not {value!r}")
-        return [_convert(v, args[0] if args else Any, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping, not {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} must be true or false, not {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key} must be an integer, not {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads 1e-5 (no dot) as a string
-            except ValueError:
-                pass
-        raise ConfigError(f"{key} must be a number, not {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key} must be a string, not {value!r}")
-    return value
-
-
-def from_dict(cls, data: dict, prefix: str = ""):
-    """Build config ``cls`` from a mapping; unknown keys are errors that list the known ones."""
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        where = f"{prefix}: " if prefix else ""
-        raise ConfigError(f"{where}unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _convert(value, hints[name], f"{prefix}.{name}" if prefix else name)
-    return cls(**kwargs)
 
 
 def to_dict(cfg) -> dict:
@@ -434,34 +345,12 @@ def load_config(cls, path: str | Path | None = None, overrides: list[str] | tupl
     return cfg
 
 
-def config_table(cls, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, help) rows for docs and ``--help``; nested configs are flattened with dots."""
-    rows = []
-    hints = typing.get_type_hints(cls)
-    for f in fields(cls):
-        key = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if _is_dataclass_type(tp):
-            rows.extend(config_table(tp, prefix=key + "."))
-            continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = ""
-        rows.append((key, repr(default), f.metadata.get("help", "")))
-    return rows
-
-
 def config_markdown() -> str:
     """The config reference of docs/training.md (generated from the field help; a test keeps them equal)."""
     out = []
     for stage, cls in STAGE_CONFIGS.items():
         out.append(f"### `cudal1 train {stage}` ({cls.__name__})\n\n{(cls.__doc__ or '').strip()}\n")
-        out.append("| key | default | meaning |\n| --- | --- | --- |")
-        for key, default, help in config_table(cls):
-            out.append(f"| `{key}` | `{default}` | {help.replace('|', '/')} |")
+        out.append(markdown_table(cls))
         out.append("")
     return "\n".join(out)
 

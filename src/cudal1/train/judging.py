@@ -8,6 +8,7 @@ or when the judge fleet spans several machines.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +48,13 @@ class JudgePool:
     @property
     def device(self) -> str:
         return self.options.device
+
+    @functools.cached_property
+    def device_name(self) -> str:
+        """The name the judge records verdicts under (part of the store's resume key)."""
+        from ..judge import Judge
+
+        return Judge(self.options.device, self.config).device_name
 
     def evaluate(self, jobs: list[Job], on_result: Callable[[int, Verdict], None] | None = None) -> list[Verdict]:
         if not jobs:

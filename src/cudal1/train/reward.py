@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..judge.verdict import Verdict
+from ..store.records import Candidate
+from ..tasks.contract import Task
 from .config import RewardConfig
 
 log = logging.getLogger(__name__)
@@ -75,8 +77,7 @@ def smoothed_speedup(verdict: Verdict, cfg: RewardConfig) -> float | None:
     """The bucket-smoothed speedup of an accepted verdict (falls back to ``verdict.speedup``)."""
     if not verdict.accepted:
         return None
-    ref = verdict.details.get("ref_times_ms") if verdict.details else None
-    cand = verdict.details.get("candidate_times_ms") if verdict.details else None
+    ref, cand = verdict.details.ref_times_ms, verdict.details.candidate_times_ms
     speedup = None
     if ref and cand:
         t_ref = smoothed_time(ref, cfg.buckets, cfg.variance_cut)
@@ -204,21 +205,21 @@ def completion_text(completion) -> str:
 class JudgeReward:
     """GRPO reward function: parse each completion, judge it, smooth, normalize per prompt, clip.
 
-    ``tasks`` maps task id -> Task; ``judge`` is a `JudgePool` (anything with
-    ``evaluate(jobs) -> list[Verdict]``); ``recorder(task, source, response, prompt, verdict)``,
-    when given, is called for every judged completion (the RL stage stores it and adds
-    rejected hacks to the store's hack case base).
+    ``tasks`` maps task id -> Task; ``judge(items) -> list[Verdict]`` judges ``(task, Candidate)``
+    pairs in order (the RL stage's `StoreRecorder.judge`: stored, reused, rejected hacks added to
+    the case base); each completion's candidate carries ``policy``, its prompt and its response.
     """
 
     __name__ = "judge_speedup"  # TRL labels the reward's metrics with this name
 
-    def __init__(self, tasks: dict, judge, cfg: RewardConfig, parse: Callable[[str], str | None],
-                 recorder: Callable | None = None, on_stats: Callable[[RewardStats], None] | None = None):
+    def __init__(self, tasks: dict, judge: Callable[[list[tuple[Task, Candidate]]], list[Verdict]], cfg: RewardConfig,
+                 parse: Callable[[str], str | None], policy: str = "rl",
+                 on_stats: Callable[[RewardStats], None] | None = None):
         self.tasks = tasks
         self.judge = judge
         self.cfg = cfg
         self.parse = parse
-        self.recorder = recorder
+        self.policy = policy
         self.on_stats = on_stats
         self.last_outcomes: list[Outcome] = []
         self.last_stats: RewardStats | None = None
@@ -236,23 +237,17 @@ class JudgeReward:
             except Exception as exc:  # noqa: BLE001 - an unparsable response is a failed sample
                 log.debug("could not parse a completion: %s", exc)
                 sources.append(None)
-        jobs, where = [], []
+        items, where = [], []
         for i, (tid, src) in enumerate(zip(task_id, sources)):
             if src:
-                jobs.append((self.tasks[tid], src))
+                items.append((self.tasks[tid], Candidate(tid, src, policy=self.policy, strategy="rl",
+                                                         prompt=_prompt_text(prompts[i]), response=texts[i])))
                 where.append(i)
         verdicts: list[Verdict | None] = [None] * len(texts)
-        if jobs:
-            for i, v in zip(where, self.judge.evaluate(jobs)):
+        if items:
+            for i, v in zip(where, self.judge(items)):
                 verdicts[i] = v
         outcomes = [raw_reward(v, self.cfg) for v in verdicts]
-        if self.recorder is not None:
-            for i, v in enumerate(verdicts):
-                if v is not None:
-                    try:
-                        self.recorder(self.tasks[task_id[i]], sources[i], texts[i], _prompt_text(prompts[i]), v)
-                    except Exception as exc:  # noqa: BLE001 - a store hiccup must not kill a training step
-                        log.warning("could not record a judged completion: %s", exc)
         groups = [(tid, _prompt_text(p)) for tid, p in zip(task_id, prompts)]
         rewards = normalize_groups([o.reward for o in outcomes], groups,
                                    clip=self.cfg.clip, normalize=self.cfg.normalize)

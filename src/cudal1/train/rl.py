@@ -49,6 +49,7 @@ class RLResult:
     judge_evaluations: int = 0
     judge_seconds: float = 0.0
     rewards: list = field(default_factory=list)  # mean raw reward per reward call
+    outcomes: dict = field(default_factory=dict)  # completions per outcome (accepted, rejected, ...) over the run
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -153,21 +154,21 @@ def run_rl(cfg: RLConfig, progress: Callable[[str], None] | None = None, callbac
     judge_device = resolve_device(cfg.judge.device)
     shown_device = prompt_device(cfg.judge.device)
     pool = JudgePool(cfg.judge)
-    recorder = StoreRecorder(cfg.db, "train-rl", to_dict(cfg), judge_device)
+    recorder = StoreRecorder(cfg.db, "train-rl", to_dict(cfg), pool)
     exemplar_device = device_name(judge_device)
     writer = MetricsWriter(out, "rl")
     raw_means: list[float] = []
-
-    def record(task, source, response, prompt, verdict):
-        recorder.record(task, source, verdict, policy=f"rl:{Path(cfg.model.path).name}", strategy="rl",
-                        prompt=prompt, response=response)
+    outcomes: dict[str, int] = {}
 
     def on_stats(stats):
         raw_means.append(stats.raw_mean)
+        for status, n in stats.counts.items():
+            outcomes[status] = outcomes.get(status, 0) + n
         if progress:
             progress(f"reward call {len(raw_means)}: raw mean {stats.raw_mean:.3f}, {stats.counts}")
 
-    reward = JudgeReward(by_id, pool, cfg.reward, parse_source, recorder=record, on_stats=on_stats)
+    reward = JudgeReward(by_id, recorder.judge, cfg.reward, parse_source, policy=f"rl:{Path(cfg.model.path).name}",
+                         on_stats=on_stats)
 
     def rows():
         return contrastive_prompts(tasks, lambda t: recorder.history(t, device=exemplar_device), exemplars=cfg.exemplars,
@@ -197,4 +198,4 @@ def run_rl(cfg: RLConfig, progress: Callable[[str], None] | None = None, callbac
     writer.close()
     recorder.finish()
     return RLResult(str(out), final, trainer.state.global_step, ckpt, seconds, pool.counters.evaluations,
-                    pool.counters.seconds, raw_means)
+                    pool.counters.seconds, raw_means, outcomes)

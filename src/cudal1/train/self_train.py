@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..store.records import Candidate
 from ..tasks.contract import source_hash
 from .checkpoint import append_jsonl, load_state, read_jsonl, save_state
 from .common import (
@@ -80,11 +81,15 @@ def _sample_and_judge(cfg: SelfTrainConfig, it: int, model_path: str, tasks, dev
     res.samples = len(samples)
     res.completion_tokens = sum(s.completion_tokens for s in samples)
     sources = [parse_source(s.text) for s in samples]
-    jobs = [(tasks[s.prompt_index], src) for s, src in zip(samples, sources) if src]
+    policy = f"self:{Path(model_path).name}"
+    items = [(tasks[s.prompt_index], Candidate(tasks[s.prompt_index].id, src, policy=policy, strategy=f"self-train-{it}",
+                                               prompt=prompts[s.prompt_index].text, response=s.text,
+                                               template_version=prompts[s.prompt_index].template_version))
+             for s, src in zip(samples, sources) if src]
     t0 = time.perf_counter()
-    verdicts = iter(pool.evaluate(jobs))
+    verdicts = iter(recorder.judge(items))
     res.judge_seconds = time.perf_counter() - t0
-    res.parsed = res.judged = len(jobs)
+    res.parsed = res.judged = len(items)
     all_rows, kept_rows, kept_by_task = [], [], {}
     for s, src in zip(samples, sources):
         task, prompt = tasks[s.prompt_index], prompts[s.prompt_index]
@@ -93,8 +98,6 @@ def _sample_and_judge(cfg: SelfTrainConfig, it: int, model_path: str, tasks, dev
         if src:
             v = next(verdicts)
             row.update(verdict=v.verdict, speedup=v.speedup, correct=v.correct, source=src, source_hash=source_hash(src))
-            recorder.record(task, src, v, policy=f"self:{Path(model_path).name}", strategy=f"self-train-{it}",
-                            prompt=prompt.text, response=s.text, template_version=prompt.template_version)
             res.accepted += v.accepted
             seen = kept_by_task.setdefault(task.id, set())
             if keeps(v, cfg.keep) and row["source_hash"] not in seen and len(seen) < cfg.keep_per_task:
@@ -109,7 +112,6 @@ def _sample_and_judge(cfg: SelfTrainConfig, it: int, model_path: str, tasks, dev
 
 def run_self_train(cfg: SelfTrainConfig, progress: Callable[[str], None] | None = None) -> SelfTrainResult:
     cfg.check()
-    from ..judge.device import resolve_device
     from .sft import fine_tune, load_records
 
     out = Path(cfg.output_dir)
@@ -119,7 +121,7 @@ def run_self_train(cfg: SelfTrainConfig, progress: Callable[[str], None] | None 
     tasks = select_tasks(cfg.tasks)
     device = prompt_device(cfg.judge.device)
     pool = JudgePool(cfg.judge)
-    recorder = StoreRecorder(cfg.db, "train-self", to_dict(cfg), resolve_device(cfg.judge.device))
+    recorder = StoreRecorder(cfg.db, "train-self", to_dict(cfg), pool)
     metrics = MetricsWriter(out, "self")
     extra = load_records(cfg.extra_data) if cfg.extra_data else []
     result = SelfTrainResult(str(out), state["model"])

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..store.records import Candidate
 from ..tasks.contract import source_hash
 from .checkpoint import append_jsonl, load_state, read_jsonl, save_state
 from .common import StoreRecorder, first_prompt, keeps, prompt_device, select_tasks
@@ -50,7 +51,6 @@ def run_sft_data(cfg: SFTDataConfig, backends: list | None = None,
                  progress: Callable[[str], None] | None = None) -> SFTDataResult:
     """Build the stage-1 dataset. ``backends`` replaces the teachers' backends (one per teacher)."""
     cfg.check()
-    from ..judge.device import resolve_device
     from ..policies.llm.backends import make_backend
     from ..policies.llm.parse import parse_response
 
@@ -64,7 +64,7 @@ def run_sft_data(cfg: SFTDataConfig, backends: list | None = None,
         raise ValueError("give one backend per teacher")
     names = [f"{t.model}@{t.base_url or 'local'}" for t in cfg.teachers]
     pool = JudgePool(cfg.judge)
-    recorder = StoreRecorder(cfg.db, "train-sft-data", to_dict(cfg), resolve_device(cfg.judge.device))
+    recorder = StoreRecorder(cfg.db, "train-sft-data", to_dict(cfg), pool)
     metrics = MetricsWriter(out.parent, "sft-data", tensorboard=False)
 
     state = load_state(state_path(out), {"attempts": {}})
@@ -89,17 +89,16 @@ def run_sft_data(cfg: SFTDataConfig, backends: list | None = None,
                 result.attempts += n
                 result.tokens += sum(c.total_tokens for c in completions)
                 parsed = [parse_response(c.text, c.finish_reason) if c.ok else None for c in completions]
-                jobs = [(task, p.source) for p in parsed if p is not None and p.ok]
-                verdicts = iter(pool.evaluate(jobs))
-                result.judged += len(jobs)
+                answered = [(c, p) for c, p in zip(completions, parsed) if p is not None and p.ok]
+                verdicts = iter(recorder.judge([
+                    (task, Candidate(task.id, p.source, policy=f"teacher:{teacher.model}", strategy="sft-data",
+                                     prompt=prompt.text, response=c.text, template_version=prompt.template_version,
+                                     meta={"usage": c.usage()}))
+                    for c, p in answered]))
+                result.judged += len(answered)
                 new = []
-                for c, p in zip(completions, parsed):
-                    if p is None or not p.ok:
-                        continue
+                for c, p in answered:
                     v = next(verdicts)
-                    recorder.record(task, p.source, v, policy=f"teacher:{teacher.model}", strategy="sft-data",
-                                    prompt=prompt.text, response=c.text, template_version=prompt.template_version,
-                                    meta={"usage": c.usage()})
                     h = source_hash(p.source)
                     if keeps(v, cfg.keep) and h not in kept and len(kept) < cfg.keep_per_task:
                         kept.add(h)
@@ -109,7 +108,7 @@ def run_sft_data(cfg: SFTDataConfig, backends: list | None = None,
                 append_jsonl(out, new)  # records first, then the counters: a kill in between only repeats a round
                 save_state(state_path(out), state)
                 result.new_records += len(new)
-                metrics.write(result.attempts, {"kept": len(new), "judged": len(jobs), "requests": n,
+                metrics.write(result.attempts, {"kept": len(new), "judged": len(answered), "requests": n,
                                                 "errors": sum(not c.ok for c in completions)})
                 if progress:
                     progress(f"{task.id} {name}: {state['attempts'][key]} attempts, {len(kept)} kept")

@@ -123,6 +123,11 @@ def get_pattern(pattern_id: str) -> Pattern:
         raise KeyError(f"unknown finding id {pattern_id!r}{hint}") from None
 
 
+def is_known(pattern_id: str) -> bool:
+    """Whether the shipped catalogue has an entry ``pattern_id``."""
+    return pattern_id in _shipped()
+
+
 def finding(pattern_id: str, message: str) -> Finding:
     """A Finding for catalogue entry ``pattern_id`` with the entry's severity."""
     return Finding(pattern_id, get_pattern(pattern_id).severity, message)

@@ -120,15 +120,12 @@ def concise_error(text: str, max_lines: int = 8) -> str:
 def feedback_from_verdict(verdict: Verdict) -> str | None:
     """What the next prompt of the lineage says about a failed candidate (None when accepted).
 
-    Concise on purpose: the judge's first compiler errors (``details["error"]``, else the tail of
-    ``details["build_log"]``), the mismatch size, and the messages of its findings.
+    Concise on purpose: the judge's first compiler errors (``details.error``), the mismatch
+    size, and the messages of its findings.
     """
     if verdict.accepted:
         return None
-    details = verdict.details or {}
-    error = details.get("error") or ""
-    if not error and details.get("build_log"):
-        error = str(details["build_log"])[-FEEDBACK_CHARS:]
+    error = verdict.details.error or ""
     heads = {
         "build_error": "It failed to build.",
         "runtime_error": "It raised an error when run.",

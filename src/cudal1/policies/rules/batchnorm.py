@@ -13,6 +13,8 @@ report counts it apart from the rewrites that change what a training-mode forwar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import fx, nn
 
 from .codegen import Helper
@@ -35,7 +37,7 @@ HELPER = Helper("_layer_batch_norm", _as_written,
                 helper_source(_fold_batch_norm) + "\n\n" + helper_source(_layer_batch_norm))
 
 
-def fold_eval_batch_norm(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def fold_eval_batch_norm(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``bn(layer(x))`` with a BatchNorm after a zero-padded convolution or a linear layer that
     nothing else reads -> `runtime._layer_batch_norm` (see the module docstring)."""
     out = []
@@ -50,12 +52,11 @@ def fold_eval_batch_norm(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
         if getattr(layer, "padding_mode", "zeros") != "zeros":
             continue
         with gm.graph.inserting_before(n):
-            kept = kept_values(gm, ctx, "_batch_norm_fold", _fold_batch_norm)
+            kept, holder = kept_values(gm, "_batch_norm_fold", _fold_batch_norm)
             args = (layer_node.args[0], gm.graph.get_attr(layer_node.target), gm.graph.get_attr(n.target), kept)
             new = gm.graph.create_node("call_function", HELPER.fn, args, name=f"{n.name}_folded")
         n.replace_all_uses_with(new)
         gm.graph.erase_node(n)  # the helper makes this very BatchNorm call (it updates statistics: not left behind)
-        if HELPER not in ctx.setdefault("helpers", []):
-            ctx["helpers"].append(HELPER)
-        out.append(Rewrite(RULE, n.name, f"{n.target} after {layer_node.target}: folded into its weights in eval mode"))
+        out.append(Rewrite(RULE, n.name, f"{n.target} after {layer_node.target}: folded into its weights in eval mode",
+                           helpers=(HELPER,), kept=(holder,)))
     return out

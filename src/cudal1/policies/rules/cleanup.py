@@ -7,6 +7,8 @@ in-place writes, no running statistics), so no side effect is dropped or merged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import fx
 
@@ -38,7 +40,7 @@ def _key(v):
     raise TypeError(type(v))
 
 
-def merge_common_subexpressions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def merge_common_subexpressions(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """Two calls of the same pure operator on the same operands are computed once. (exact)
 
     Skipped in graphs with in-place operators (one of two equal values may be written later)."""
@@ -66,7 +68,7 @@ def merge_common_subexpressions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def drop_dead_code(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def drop_dead_code(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """A pure call whose value nothing uses is not computed. (exact)
 
     A BatchNorm that nobody reads still updates its running statistics and a random operator
@@ -87,7 +89,7 @@ def _reaches_output(n: fx.Node, gm: fx.GraphModule) -> bool:
     return reaches(n, lambda m: [u for u in m.users if u is out or kind(u, gm) in VIEWS | {"getitem"}], lambda m: m is out)
 
 
-def drop_redundant_clones(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def drop_redundant_clones(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``y = x.clone()`` is x when nothing writes in place: the copy holds the same values and
     no one can tell them apart. (exact) Not applied to a clone the forward returns (the caller
     may write into it) or in graphs with in-place operators."""

@@ -22,6 +22,7 @@ reference's NaN into a number, so it is applied as NaN-relaxed (see `simplify`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from torch import fx, nn
 
@@ -98,7 +99,7 @@ def _constant_over_pooled(t, pooled: int, out_shape) -> bool:
     return all(p == 1 for p in padded[len(padded) - pooled:]) and all(p in (1, o) for p, o in zip(padded, out_shape))
 
 
-def move_monotone_after_max_pool(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def move_monotone_after_max_pool(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``max_pool(f(y))`` -> ``f(max_pool(y))`` for a chain f of non-decreasing elementwise
     operators (see the module docstring for the standard)."""
     out = []
@@ -142,7 +143,7 @@ def _ones(v, n: int) -> bool:
     return tuple(v) == (1,) * n if isinstance(v, (tuple, list)) else v == 1
 
 
-def pool_before_pointwise_conv(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def pool_before_pointwise_conv(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``avg_pool(conv1x1(y))`` -> ``conv1x1(avg_pool(y))`` for a 1x1 convolution (stride 1, no
     padding) and an average pooling without padding: both are linear and the convolution acts
     on each position alone, so averaging before it gives the same values in real arithmetic
@@ -175,7 +176,7 @@ _ELEMENTWISE = {"relu", "relu6", "tanh", "sigmoid", "exp", "gelu", "silu", "mish
                 "softplus", "elu", "leaky_relu", "hardswish", "hardsigmoid", "hardtanh", "clamp", "erf", "sin", "cos"}
 
 
-def elementwise_before_repeat(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def elementwise_before_repeat(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``f(a.expand(...))`` / ``f(a.repeat(...))`` -> ``f(a).expand(...)`` / ``f(a).repeat(...)``
     for an elementwise f of one tensor (numbers as other operands): the same value is otherwise
     computed once per copy along the repeated (batch) dims. (exact for arithmetic, relu and

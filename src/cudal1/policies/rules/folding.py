@@ -12,29 +12,30 @@ from __future__ import annotations
 
 import operator
 import warnings
+from collections.abc import Mapping
 
 from torch import fx
 
 from .analysis import tensor_meta
 from .codegen import graph_forward
-from .graph_utils import Rewrite, is_pure, output_node
+from .graph_utils import KeptValues, Rewrite, is_pure, output_node
 from .runtime import _WeightValues
 
 FOLD_FUNCTION = "_fold_weight_values"
 
 
-def kept_values(gm: fx.GraphModule, ctx: dict, prefix: str, fold_fn) -> fx.Node:
+def kept_values(gm: fx.GraphModule, prefix: str, fold_fn) -> tuple[fx.Node, KeptValues]:
     """A ``get_attr`` node (inserted at the graph's insert point) for ``self.<prefix>_<i>``, a
-    `_WeightValues` of ``fold_fn`` that the candidate creates in ``__init__`` (``ctx["init_lines"]``);
-    analysis here runs one on ``gm``."""
-    names = ctx.setdefault("kept_values", [])
-    attr = f"{prefix}_{len(names)}"
-    names.append(attr)
-    setattr(gm, attr, _WeightValues(fold_fn))
-    ctx.setdefault("init_lines", []).append(f"self.{attr} = _WeightValues({fold_fn.__name__})")
+    `_WeightValues` of ``fold_fn``, and the `KeptValues` record the rule returns with its
+    `Rewrite` (`simplify` attaches the holder; the candidate creates it in ``__init__``). The
+    index is the first that no attribute or ``get_attr`` node of ``gm`` uses yet."""
+    taken = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    i = 0
+    while f"{prefix}_{i}" in taken or hasattr(gm, f"{prefix}_{i}"):
+        i += 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
-        return gm.graph.get_attr(attr)
+        return gm.graph.get_attr(f"{prefix}_{i}"), KeptValues(f"{prefix}_{i}", fold_fn)
 
 
 def _pure(n: fx.Node, gm: fx.GraphModule) -> bool:
@@ -52,22 +53,23 @@ def weight_only_nodes(gm: fx.GraphModule) -> set[fx.Node]:
     return const
 
 
-def fold_weight_values(gm: fx.GraphModule, ctx: dict):
+def fold_weight_values(gm: fx.GraphModule, ctx: Mapping[str, object]):
     """Replace each weight-only value the forward uses by a lookup in `_WeightValues`. (exact)
 
     The folded function is the original subgraph, node for node, run on the same tensors; the
-    only change is when it runs. Returns (rewrites, module-level source of the fold function)
-    or ([], None). Skipped in graphs with in-place operators (a later in-place write could
-    reach a kept value) and for values that are themselves outputs (a caller could write into
-    the kept tensor)."""
+    only change is when it runs. Returns (rewrites, module-level source of the fold function,
+    the `_WeightValues` that the graph's ``_weight_values`` attribute must hold for analysis
+    runs here; the caller attaches it) or ([], None, None). Skipped in graphs with in-place
+    operators (a later in-place write could reach a kept value) and for values that are
+    themselves outputs (a caller could write into the kept tensor)."""
     if ctx["has_inplace"]:
-        return [], None
+        return [], None, None
     const = weight_only_nodes(gm)
     out = output_node(gm)
     roots = [n for n in gm.graph.nodes if n in const and n.op != "get_attr" and tensor_meta(n) is not None
              and any(u not in const for u in n.users) and out not in n.users]
     if not roots:
-        return [], None
+        return [], None, None
     needed: set[fx.Node] = set()
     stack = list(roots)
     while stack:
@@ -85,7 +87,6 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
             env[n] = fold.node_copy(n, lambda a: env[a])
     fold.output(tuple(env[r] for r in roots))
     fold_gm = fx.GraphModule(gm, fold)
-    gm._weight_values = _WeightValues(fold_gm)  # what analysis runs here; the candidate gets the source below
     first = next(n for n in gm.graph.nodes if n.op != "placeholder")
     with gm.graph.inserting_before(first), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
@@ -100,4 +101,5 @@ def fold_weight_values(gm: fx.GraphModule, ctx: dict):
                                                          "computed once, again only when a weight changes"))
     fn = graph_forward(fold_gm, FOLD_FUNCTION).method.replace(f"def {FOLD_FUNCTION}(self, ", f"def {FOLD_FUNCTION}(", 1)
     fn = fn.replace(f"def {FOLD_FUNCTION}(self)", f"def {FOLD_FUNCTION}()", 1)
-    return rewrites, "# The weight-only part of the forward, node for node.\n" + fn
+    source = "# The weight-only part of the forward, node for node.\n" + fn
+    return rewrites, source, _WeightValues(fold_gm)  # what analysis runs here; the candidate gets the source

@@ -58,9 +58,9 @@ class Formula:
     match: Callable[[fx.Node, fx.GraphModule], Match | None]
 
 
-def rewrite_formulas(gm: fx.GraphModule, ctx: dict, formulas: tuple[Formula, ...]) -> list[Rewrite]:
-    """Replace every node that one of ``formulas`` matches (floating tensors only); helpers
-    the replacements call are added to ``ctx["helpers"]``."""
+def rewrite_formulas(gm: fx.GraphModule, formulas: tuple[Formula, ...]) -> list[Rewrite]:
+    """Replace every node that one of ``formulas`` matches (floating tensors only); each
+    `Rewrite` names the helper its replacement calls, if any."""
     out = []
     for n in list(gm.graph.nodes):
         if n.op not in CALLS or not n.users or not is_float_tensor(n):
@@ -77,8 +77,6 @@ def rewrite_formulas(gm: fx.GraphModule, ctx: dict, formulas: tuple[Formula, ...
                 if m.wrap is not None:
                     new = m.wrap(gm.graph, new)
             n.replace_all_uses_with(new)
-            if m.helper is not None and m.helper not in ctx.setdefault("helpers", []):
-                ctx["helpers"].append(m.helper)
-            out.append(Rewrite(f.rule, n.name, m.detail))
+            out.append(Rewrite(f.rule, n.name, m.detail, helpers=(m.helper,) if m.helper is not None else ()))
             break
     return out

@@ -13,6 +13,8 @@ Kernels are rendered from jinja2 templates (``templates/kernels.cu.j2`` for CUDA
 16-byte vectorized loads when aligned, launch sizes from the device's SM count and the
 current stream; ``templates/kernels.cpp.j2`` for CPU with OpenMP) and built by the candidate
 with ``torch.utils.cpp_extension.load_inline`` when it is imported. fp32 only, no fast-math.
+The same kernels can be written in Triton instead (``Fused.forward(..., backend="triton")``,
+triton_backend.py); each operator's formula is spelled per language in expressions.py.
 """
 
 from __future__ import annotations
@@ -29,16 +31,12 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .analysis import TracedTask, node_dtype, node_shape
 from .codegen import GraphForward, Helper, graph_forward, with_guard
+from .expressions import BINARY, DIALECTS, UNARY, Dialect, binary, clamp
 from .graph_utils import arg, graph_has_inplace, kind, module_of
 from .norms import written_rms
 
 TEMPLATES = Path(__file__).parent / "templates"
 ANCHORS = {"linear", "matmul", "mm", "bmm", "addmm", "conv", "conv_transpose"}
-
-
-def _lit(v: float) -> str:
-    """A Python number as the float32 value torch would use (double literal, then cast)."""
-    return f"(float)({float(v)!r})".replace("inf", "INFINITY")
 
 
 @dataclass
@@ -62,9 +60,13 @@ class EpilogueKernel:
     name: str
     doc: str
     operands: list[Operand]
-    body: list[str]
+    bodies: dict[str, list[str]]  # dialect name -> one line per operator
     result: str
     kind: str = "epilogue"
+
+    @property
+    def body(self) -> list[str]:
+        return self.bodies["cpp"]
 
     @property
     def signature(self) -> str:
@@ -109,82 +111,22 @@ class RmsKernel:
         return f"torch::Tensor {self.name}(torch::Tensor x, c10::optional<torch::Tensor> weight, double eps);"
 
 
-# kind -> C expression builder (a is the main value; extra positional/keyword args of the node)
-def _unary(expr: str):
-    return lambda a, node, gm: expr.format(a=a)
-
-
-def _hardtanh(a, node, gm):
-    mod = module_of(node, gm)
-    lo = mod.min_val if mod is not None else arg(node, 1, "min_val", -1.0)
-    hi = mod.max_val if mod is not None else arg(node, 2, "max_val", 1.0)
-    return f"cudal1_clamp({a}, {_lit(lo)}, {_lit(hi)})"
-
-
-def _leaky(a, node, gm):
-    mod = module_of(node, gm)
-    s = mod.negative_slope if mod is not None else arg(node, 1, "negative_slope", 0.01)
-    return f"({a} > 0.f ? {a} : {a} * {_lit(s)})"
-
-
-def _elu(a, node, gm):
-    mod = module_of(node, gm)
-    alpha = mod.alpha if mod is not None else arg(node, 1, "alpha", 1.0)
-    return f"({a} > 0.f ? {a} : {_lit(alpha)} * expm1f({a}))"
-
-
-def _softplus(a, node, gm):
-    mod = module_of(node, gm)
-    beta = mod.beta if mod is not None else arg(node, 1, "beta", 1.0)
-    thr = mod.threshold if mod is not None else arg(node, 2, "threshold", 20.0)
-    return f"({a} * {_lit(beta)} > {_lit(thr)} ? {a} : log1pf(expf({a} * {_lit(beta)})) / {_lit(beta)})"
-
-
-def _gelu(a, node, gm):
-    mod = module_of(node, gm)
-    approx = mod.approximate if mod is not None else arg(node, 1, "approximate", "none")
-    if approx == "tanh":
-        return f"(0.5f * {a} * (1.f + tanhf(0.7978845608028654f * ({a} + 0.044715f * {a} * {a} * {a}))))"
-    return f"(0.5f * {a} * (1.f + erff({a} * 0.7071067811865476f)))"
-
-
-UNARY = {
-    "relu": _unary("cudal1_relu({a})"),
-    "relu6": _unary("cudal1_clamp({a}, 0.f, 6.f)"),
-    "sigmoid": _unary("(1.f / (1.f + expf(-{a})))"),
-    "tanh": _unary("tanhf({a})"),
-    "silu": _unary("({a} / (1.f + expf(-{a})))"),
-    "gelu": _gelu,
-    "hardtanh": _hardtanh,
-    "leaky_relu": _leaky,
-    "elu": _elu,
-    "softplus": _softplus,
-    "mish": _unary("({a} * tanhf({a} > 20.f ? {a} : log1pf(expf({a}))))"),
-    "hardswish": _unary("({a} * cudal1_clamp({a} + 3.f, 0.f, 6.f) / 6.f)"),
-    "hardsigmoid": _unary("(cudal1_clamp({a} + 3.f, 0.f, 6.f) / 6.f)"),
-    "exp": _unary("expf({a})"),
-    "neg": _unary("(-{a})"),
-    "abs": _unary("fabsf({a})"),
-}
-BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/"}
-
-
 class _Region:
-    """An elementwise region after an anchor, being turned into C code."""
+    """An elementwise region after an anchor, being turned into kernel code (every dialect)."""
 
     def __init__(self, anchor: fx.Node, gm: fx.GraphModule, out_shape):
         self.anchor, self.gm, self.shape = anchor, gm, tuple(out_shape)
         self.nodes: list[fx.Node] = []
         self.vars: dict[fx.Node, str] = {anchor: "y"}
         self.operands: list[Operand] = []
-        self.body: list[str] = []
+        self.bodies: dict[str, list[str]] = {d.name: [] for d in DIALECTS}
 
-    def operand(self, a) -> str | None:
-        """C expression for an argument outside the region, registering an operand if needed."""
+    def operand(self, a, d: Dialect) -> str | None:
+        """Expression for an argument outside the region, registering an operand if needed."""
         if isinstance(a, bool):
             return None
         if isinstance(a, (int, float)):
-            return _lit(a)
+            return d.lit(a)
         if not isinstance(a, fx.Node):
             return None
         if a in self.vars:
@@ -212,31 +154,33 @@ class _Region:
         self.operands.append(op)
         return op.var
 
+    def expression(self, node: fx.Node, k: str, d: Dialect) -> str | None:
+        if k in BINARY and len(node.args) == 2 and not node.kwargs:
+            a, b = self.operand(node.args[0], d), self.operand(node.args[1], d)
+            return binary(k, a, b, d) if a is not None and b is not None else None
+        if k in UNARY and node.args and node.args[0] in self.vars and not node.kwargs.get("inplace"):
+            return UNARY[k](self.vars[node.args[0]], node, self.gm, d)
+        if k in ("clamp", "clamp_min", "clamp_max") and node.args and node.args[0] in self.vars:
+            lo = arg(node, 1, "min") if k in ("clamp", "clamp_min") else None
+            hi = arg(node, 2 if k == "clamp" else 1, "max") if k in ("clamp", "clamp_max") else None
+            if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (lo, hi)):
+                return clamp(self.vars[node.args[0]], lo, hi, d)
+        return None
+
     def try_add(self, node: fx.Node) -> bool:
         k = kind(node, self.gm)
         if node_shape(node) != self.shape or node_dtype(node) != torch.float32:
             return False
         if node.op == "call_module" and k not in UNARY:
             return False
-        saved = (len(self.operands), len(self.body))
-        expr = None
-        if k in BINARY and len(node.args) == 2 and not node.kwargs:
-            a, b = self.operand(node.args[0]), self.operand(node.args[1])
-            if a is not None and b is not None:
-                expr = f"({a} {BINARY[k]} {b})"
-        elif k in UNARY and node.args and node.args[0] in self.vars and not node.kwargs.get("inplace"):
-            expr = UNARY[k](self.vars[node.args[0]], node, self.gm)
-        elif k in ("clamp", "clamp_min", "clamp_max") and node.args and node.args[0] in self.vars:
-            lo = arg(node, 1, "min") if k in ("clamp", "clamp_min") else None
-            hi = arg(node, 2 if k == "clamp" else 1, "max") if k in ("clamp", "clamp_max") else None
-            if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (lo, hi)):
-                expr = (f"cudal1_clamp({self.vars[node.args[0]]}, {_lit(lo) if lo is not None else '-INFINITY'}, "
-                        f"{_lit(hi) if hi is not None else 'INFINITY'})")
-        if expr is None:
-            del self.operands[saved[0]:]
+        saved = len(self.operands)
+        exprs = {d.name: self.expression(node, k, d) for d in DIALECTS}
+        if any(e is None for e in exprs.values()):
+            del self.operands[saved:]
             return False
         var = f"v{len(self.nodes)}"
-        self.body.append(f"const float {var} = {expr};")
+        for d in DIALECTS:
+            self.bodies[d.name].append(d.assign(var, exprs[d.name]))
         self.vars[node] = var
         self.nodes.append(node)
         return True
@@ -313,11 +257,21 @@ class Fused:
         return (f"_DECLARATIONS = r'''\n{decls}'''\n\n_KERNELS_SOURCE = r'''\n{src}'''\n\n"
                 f"# Built once when this file is imported (cached by torch under the name's hash).\n{build}")
 
-    def forward(self, method_name: str) -> GraphForward:
-        gf = graph_forward(self.graph_module, method_name, self.helpers + self.base_helpers)
+    def forward(self, method_name: str, backend: str = "cpp") -> GraphForward:
+        """The rewritten forward with its kernels: ``backend`` "cpp" (CUDA C++ or C++/OpenMP,
+        built with load_inline) or "triton" (CUDA devices; see triton_backend.py)."""
+        if backend == "triton":
+            from . import triton_backend
+
+            helpers = triton_backend.launchers(self.kernels, self.helpers)
+            imports, blocks = triton_backend.IMPORTS, [triton_backend.prelude_source()]
+        else:
+            helpers = self.helpers
+            imports, blocks = ["from torch.utils.cpp_extension import load_inline"], [self.extension_block()]
+        gf = graph_forward(self.graph_module, method_name, helpers + self.base_helpers)
         gf.method = with_guard(gf.method, self.shape_guard)
-        gf.imports = ["from torch.utils.cpp_extension import load_inline", *self.base_imports, *gf.imports]
-        gf.helpers = [self.extension_block(), *self.base_sources, *gf.helpers]
+        gf.imports = [*imports, *self.base_imports, *gf.imports]
+        gf.helpers = [*blocks, *self.base_sources, *gf.helpers]
         gf.init_lines = list(self.base_init) + gf.init_lines
         return gf
 
@@ -474,7 +428,7 @@ def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
             continue
         name = f"epilogue_{len(kernels)}"
         doc = f"{'input ' + n.name if n.op == 'placeholder' else kind(n, gm) + ' output'} -> {_describe(region.nodes, gm)}, in one pass"
-        ek = EpilogueKernel(name, doc, region.operands, region.body, region.vars[region.nodes[-1]])
+        ek = EpilogueKernel(name, doc, region.operands, region.bodies, region.vars[region.nodes[-1]])
         h = _launcher(name, ["y"] + [o.var for o in region.operands], doc + " (generated kernel)")
         last = region.nodes[-1]
         with gm.graph.inserting_after(last):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import fx, nn
 
 from .analysis import node_shape, tensor_meta
+from .codegen import Helper
 
 # nn modules that are a plain function of their input, by canonical kind name.
 MODULE_KINDS = {
@@ -42,12 +44,30 @@ CALLS = ("call_function", "call_method", "call_module")
 
 
 @dataclass(frozen=True)
+class KeptValues:
+    """A `runtime._WeightValues` of ``fold_fn`` that a rewritten graph reads as ``self.<attr>``
+    (a ``get_attr`` node; `folding.kept_values` makes both). `simplify` attaches one to its own
+    graph module for the analysis runs there; the candidate creates its own in ``__init__``."""
+
+    attr: str
+    fold_fn: Callable
+
+    def init_line(self) -> str:
+        return f"self.{self.attr} = _WeightValues({self.fold_fn.__name__})"
+
+
+@dataclass(frozen=True)
 class Rewrite:
-    """One applied rule: its name, the node it rewrote, and what it did."""
+    """One applied rule: its name, the node it rewrote, and what it did; plus what the candidate
+    file must add for the rewritten graph to run. Rules report these here and nowhere else (the
+    context `simplify` passes them is read-only): the module-level ``helpers`` the new nodes call
+    and the ``kept`` weight values they read."""
 
     rule: str
     node: str
     detail: str
+    helpers: tuple[Helper, ...] = field(default=(), compare=False, repr=False)
+    kept: tuple[KeptValues, ...] = field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.detail}"

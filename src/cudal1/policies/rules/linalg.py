@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -55,7 +56,7 @@ def _transposed_2d(w, gm):
     return None
 
 
-def matmul_bias(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def matmul_bias(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``x @ W + b`` with b a vector over the output columns -> ``torch.addmm(b, x, W)`` for a
     2-D x, ``F.linear(x, W.t(), b)`` otherwise, and ``x @ W.t() + b`` -> ``F.linear(x, W, b)``:
     the bias is added inside the GEMM instead of in a second pass. (reassociated)"""
@@ -94,7 +95,7 @@ def _chain_cost(a, b, c):
     return m * n * k + m * k * p, n * k * p + m * n * p
 
 
-def reassociate_matrix_chains(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def reassociate_matrix_chains(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``(A @ B) @ C`` -> ``A @ (B @ C)`` (or back) when that order needs at most half the
     multiply-adds at the traced shapes (2-D operands). (reassociated)"""
     out = []
@@ -207,7 +208,7 @@ def _affine_step(n, gm, layer_node):
     return None
 
 
-def affine_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def affine_into_weights(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``layer(x) * c``, ``layer(x) / c`` (c a finite non-zero number), ``layer(x) + t`` and
     ``layer(x) - t`` (t a number, or a parameter or buffer per output channel) after a linear
     layer or a zero-padded convolution (transposed too) -> one layer with weight ``W * c`` and
@@ -289,7 +290,7 @@ TIMES_WEIGHT = Helper("_layer_times_weight", _times_weight_shape,
                       helper_source(_fold_factor) + "\n\n" + helper_source(_layer_times_weight))
 
 
-def weight_factor_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def weight_factor_into_weights(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``layer(x) * s`` with s a weight (one value, or one per output channel) after a linear
     layer or a zero-padded convolution -> `runtime._layer_times_weight`: while every factor is
     finite one layer call with ``W * s`` and ``b * s`` (kept until a weight changes);
@@ -311,15 +312,13 @@ def weight_factor_into_weights(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             with g.inserting_before(n):
                 w = g.get_attr(layer.weight) if isinstance(layer.weight, str) else layer.weight
                 b = g.get_attr(layer.bias) if isinstance(layer.bias, str) else layer.bias
-                kept = kept_values(gm, ctx, "_factor_fold", _fold_factor)
+                kept, holder = kept_values(gm, "_factor_fold", _fold_factor)
                 args = (layer.x, layer.fn.__name__, w, b, s, kept, 1 if transposed else 0, *layer.rest)
                 new = g.create_node("call_function", TIMES_WEIGHT.fn, args, name=f"{n.name}_folded")
             n.replace_all_uses_with(new)
-            if TIMES_WEIGHT not in ctx.setdefault("helpers", []):
-                ctx["helpers"].append(TIMES_WEIGHT)
             out.append(Rewrite("weight-factor-into-weights", n.name,
                                f"* {s.target if s.op == 'get_attr' else s.name} after {layer_node.name} folded into its weights "
-                               "while finite"))
+                               "while finite", helpers=(TIMES_WEIGHT,), kept=(holder,)))
             break
     return out
 

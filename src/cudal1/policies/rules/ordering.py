@@ -17,14 +17,19 @@ from dataclasses import dataclass, field
 
 PSEUDO = 2.0
 # The default order (best first). Algebra first (largest measured wins, exact), then fusion
-# and graph replay (launch overhead), then compilers, then layout.
+# and graph replay (launch overhead; each fused plan followed by its Triton twin, which applies on
+# CUDA only), then compilers, then layout.
 PRIOR = (
     "simplify",
     "simplify+fuse+cudagraph",
+    "simplify+fuse-triton+cudagraph",
     "simplify+fuse",
+    "simplify+fuse-triton",
     "simplify+cudagraph",
     "fuse+cudagraph",
+    "fuse-triton+cudagraph",
     "fuse",
+    "fuse-triton",
     "cudagraph",
     "compile-default",
     "compile-max-autotune-no-cudagraphs",

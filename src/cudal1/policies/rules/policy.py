@@ -1,7 +1,7 @@
 """`RulesPolicy`: the LLM-free optimizer. Proposes complete candidates, one per strategy plan.
 
-A plan is a sequence of components (``simplify``, ``fuse``, ``cudagraph``, ``compile-<mode>``,
-``channels-last``, ``tf32``, ``autocast-bf16``); graph components rewrite the forward, wrapper
+A plan is a sequence of components (``simplify``, ``fuse``, ``fuse-triton``, ``cudagraph``,
+``compile-<mode>``, ``channels-last``, ``tf32``, ``autocast-bf16``); graph components rewrite the forward, wrapper
 components wrap it. The plan's name is its components joined by ``+``, and the candidate's
 ``strategy``. Plans are tried in the order `ordering.StrategyStats` learned from the store.
 """
@@ -20,12 +20,14 @@ from .ordering import PRIOR, StrategyStats
 
 log = logging.getLogger(__name__)
 
-GRAPH_COMPONENTS = ("simplify", "fuse")
+GRAPH_COMPONENTS = ("simplify", "fuse", "fuse-triton")
+FUSE = ("fuse", "fuse-triton")  # the same generated kernels, in CUDA C++ (or C++/OpenMP) or in Triton
 LOWER_PRECISION = ("tf32", "autocast-bf16")
 
 _COMPONENT_DOCS = {
     "simplify": "sound rewrites of the FX graph: algebra, fused library functions, weight folding",
     "fuse": "generated fused kernels (elementwise epilogues, row reductions)",
+    "fuse-triton": "the same generated kernels written in Triton (CUDA)",
     "cudagraph": "whole-forward CUDA graph replay with static input buffers",
     "channels-last": "channels_last layout for convolutions, cudnn.benchmark",
     "tf32": "TF32 matmuls/convolutions (lower precision)",
@@ -131,7 +133,9 @@ class RulesPolicy:
                 return False
             if c == "simplify" and self._simplified(traced) is None:
                 return False
-            if c == "fuse" and self._fused(traced, context.device, "simplify" in comps) is None:
+            if c == "fuse-triton" and (not cuda or "fuse" in comps):
+                return False  # Triton kernels run on GPUs only; one kernel language per plan
+            if c in FUSE and self._fused(traced, context.device, "simplify" in comps) is None:
                 return False
         if "cudagraph" in comps:
             _, call = codegen.forward_params(traced.model_source)
@@ -152,14 +156,15 @@ class RulesPolicy:
         methods: list[str] = []
         impl_name = "forward" if not wrapper_list else "_forward_impl"
         if graph_layers:
-            if "fuse" in graph_layers:
+            fuse = [c for c in graph_layers if c in FUSE]
+            if fuse:
                 result = self._fused(traced, device, "simplify" in graph_layers)
             else:
                 result = self._simplified(traced)
             if result is None:
                 return None
             try:
-                gf = result.forward(impl_name)
+                gf = result.forward(impl_name, backend="triton") if fuse == ["fuse-triton"] else result.forward(impl_name)
             except CodegenError as e:
                 log.info("%s: %s", plan.name, e)
                 return None

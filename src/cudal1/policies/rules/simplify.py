@@ -29,7 +29,9 @@ from __future__ import annotations
 import copy
 import operator
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import torch
 from torch import fx
@@ -44,6 +46,7 @@ from .commute import elementwise_before_repeat, move_monotone_after_max_pool, po
 from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
+    KeptValues,
     Rewrite,
     arg,
     graph_has_inplace,
@@ -86,7 +89,7 @@ class Simplified:
 # ---------------------------------------------------------------------------------------- rules
 
 
-def drop_identity_dropout(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def drop_identity_dropout(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """Dropout with p = 0 is the identity. (exact)
 
     With p = 0 every element is kept and scaled by 1/(1-0) = 1, so the output equals the input
@@ -109,7 +112,7 @@ def drop_identity_dropout(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
 _SIZE1_REDUCTIONS = {"sum", "mean", "amax", "amin", "logsumexp", "prod", "nansum", "nanmean"}
 
 
-def reduce_over_size1_dims(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def reduce_over_size1_dims(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """A reduction over dims that all have size 1 is the identity (keepdim) or a squeeze. (exact)
 
     sum, mean, prod, amax, amin, max(dim)/min(dim) values and logsumexp of a single element
@@ -157,7 +160,7 @@ def reduce_over_size1_dims(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def softmax_over_size1_dim(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def softmax_over_size1_dim(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """softmax over a size-1 dim is exp(x - x); log_softmax is x - x. (exact)
 
     torch computes softmax(x) = exp(x - m) / sum(exp(x - m)) with m = max over the dim; over
@@ -190,7 +193,7 @@ def softmax_over_size1_dim(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def diag_matmul(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def diag_matmul(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """diag(v) @ B is v[:, None] * B; B @ diag(v) is B * v. (NaN-relaxed)
 
     (diag(v) @ B)[i, j] = sum_k diag(v)[i, k] B[k, j] = v[i] B[i, j] + sum_{k != i} 0 * B[k, j].
@@ -233,7 +236,7 @@ def _norm_dims(dims, ndim):
     return tuple(sorted(d % ndim for d in dims))
 
 
-def reduce_after_linear(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def reduce_after_linear(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """sum/mean over the output features of a linear layer (or the output channels of a
     convolution) is one linear layer (convolution) with the summed/averaged weight and bias.
     (exact in real arithmetic; in floating point a reordered sum, NaN-relaxed for infinities)
@@ -296,7 +299,7 @@ def reduce_after_linear(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def cancel_transposes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def cancel_transposes(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """transpose(transpose(y, a, b), a, b), y.t().t() and permutations that undo each other are
     y. (exact: views that move no data and compose to the identity map)"""
     out = []
@@ -331,7 +334,7 @@ def cancel_transposes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     return out
 
 
-def merge_reshapes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def merge_reshapes(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """reshape(reshape(y, s1), s2) is reshape(y, s2). (exact: reshape keeps row-major element
     order, so the composition depends only on the final shape)"""
     out = []
@@ -355,7 +358,7 @@ def merge_reshapes(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
 _CHEAP_CONSTANTS = {"tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "pinned_value"}
 
 
-def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def replace_pinned_values(gm: fx.GraphModule, ctx: Mapping[str, object]) -> tuple[list[Rewrite], fx.GraphModule | None]:
     """A value the interval analysis pins to one number c is torch.full(shape, c). (exact when
     the pinned interval excludes NaN, else NaN-relaxed)
 
@@ -365,13 +368,16 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     needs NaN-keeping operators down to the output, see the module docstring). The shape and
     dtype come from running the original graph once per input signature
     (`runtime._PinnedShapes`), so the constant is right for every input shape; the value
-    c was computed by torch itself on one element in the value's dtype."""
+    c was computed by torch itself on one element in the value's dtype.
+
+    Returns the rewrites and the shapes function (the original graph restricted to the pinned
+    values), which the graph's ``_pinned_shapes`` attribute runs; the caller attaches it."""
     if ctx["has_inplace"]:
-        return []
+        return [], None
     env = analyze(gm)
     tensor_inputs = [p for p in placeholders(gm) if node_shape(p) is not None]
     if not tensor_inputs:
-        return []
+        return [], None
     chosen = []
     for n in gm.graph.nodes:
         if n.op in ("placeholder", "get_attr", "output") or kind(n, gm) in _CHEAP_CONSTANTS:
@@ -387,7 +393,7 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             continue
         chosen.append((n, iv))
     if not chosen:
-        return []
+        return [], None
     # The shapes function: the current graph restricted to the chosen values.
     shape_graph = fx.Graph()
     val_map: dict = {}
@@ -396,8 +402,6 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
     shapes_gm = fx.GraphModule(gm, shape_graph)
     shapes_gm.graph.eliminate_dead_code()
     shapes_gm.recompile()
-    ctx["shapes_gm"] = shapes_gm
-    gm._pinned_shapes = _PinnedShapes(ctx["meta_model"], lambda model, *a: shapes_gm(*a))  # for analysis runs here
     first = next(n for n in gm.graph.nodes if n.op != "placeholder")
     with gm.graph.inserting_before(first), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
@@ -409,7 +413,7 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
             new = gm.graph.create_node("call_method", "full", (pinned_node, inputs, i, iv.value), name=f"pinned_{n.name}")
         n.replace_all_uses_with(new)
         out.append(Rewrite("pinned-value", n.name, f"{n.name} is {iv.value!r} for every input{' (NaN-relaxed)' if iv.nan else ''}"))
-    return out
+    return out, shapes_gm
 
 
 def _has_data_ancestor(n: fx.Node) -> bool:
@@ -419,11 +423,11 @@ def _has_data_ancestor(n: fx.Node) -> bool:
 LIBRARY_FORMULAS = ATTENTION + ROWWISE + NORMS + ACTIVATIONS
 
 
-def fused_library_functions(gm: fx.GraphModule, ctx: dict) -> list[Rewrite]:
+def fused_library_functions(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """Written-out attention, softmax, norms and activations -> the torch function that computes
     them in one pass (`attention`, `rowwise`, `norms`, `activations`; each rule's standard is
     in its docstring)."""
-    return rewrite_formulas(gm, ctx, LIBRARY_FORMULAS)
+    return rewrite_formulas(gm, LIBRARY_FORMULAS)
 
 
 RULES = (
@@ -485,12 +489,15 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
     gm = fx.GraphModule(traced.meta_model, copy.deepcopy(traced.graph_module.graph))
     _propagate(gm, traced)
     original_aliasing = _output_aliasing(gm)
-    ctx = {"has_inplace": graph_has_inplace(gm), "meta_model": traced.meta_model}
+    # Read-only: a rule reports what it did through its return value, never by writing here.
+    ctx = MappingProxyType({"has_inplace": graph_has_inplace(gm), "meta_model": traced.meta_model})
     rewrites: list[Rewrite] = []
     for _ in range(8):
         step = []
         for rule in rules:
             done = rule(gm, ctx)
+            for kept in (k for r in done for k in r.kept):
+                _attach(gm, kept.attr, _WeightValues(kept.fold_fn))
             if done:
                 recompile(gm)
                 _propagate(gm, traced)
@@ -498,23 +505,23 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         rewrites += step
         if not step:
             break
-    helpers, sources, init_lines, imports = ctx.get("helpers", []), [], list(ctx.get("init_lines", [])), []
-    folded, fold_source = fold_weight_values(gm, ctx)
-    if folded or init_lines:
-        sources.append(helper_source(_WeightValues))
+    sources, init_lines, imports = [], [], []
+    folded, fold_source, weight_values = fold_weight_values(gm, ctx)
     if folded:
+        _attach(gm, "_weight_values", weight_values)
         recompile(gm)
         _propagate(gm, traced)
         rewrites += folded
         sources.append(fold_source)
         init_lines.append(f"self._weight_values = _WeightValues({FOLD_FUNCTION})")
     if pin_values:
-        pinned = replace_pinned_values(gm, ctx)
+        pinned, shapes_gm = replace_pinned_values(gm, ctx)
         if pinned:
+            _attach(gm, "_pinned_shapes", _PinnedShapes(traced.meta_model, lambda model, *a: shapes_gm(*a)))
             recompile(gm)
             _propagate(gm, traced)
             rewrites += pinned
-            shapes = graph_forward(ctx["shapes_gm"], "_reference_values")
+            shapes = graph_forward(shapes_gm, "_reference_values")
             imports += shapes.imports
             sources += [helper_source(_PinnedShapes),
                         "# The original graph restricted to the pinned values: run once per input signature, for their shapes.\n"
@@ -527,7 +534,27 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         recompile(gm)
         _propagate(gm, traced)
         rewrites += cloned
+    helpers, kept = _still_used(gm, rewrites)
+    init_lines = [k.init_line() for k in kept] + init_lines
+    if folded or kept:
+        sources.insert(0, helper_source(_WeightValues))
     return Simplified(gm, rewrites, helpers, sources, init_lines, imports, traced.shape_guard)
+
+
+def _still_used(gm: fx.GraphModule, rewrites: list[Rewrite]) -> tuple[list[Helper], list[KeptValues]]:
+    """The helpers and kept weight values that ``rewrites`` returned and the final graph still
+    calls or reads (a later rule may have replaced the node that used one), each once."""
+    called = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    read = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    helpers = [h for h in dict.fromkeys(h for r in rewrites for h in r.helpers) if h.fn in called]
+    kept = [k for k in dict.fromkeys(k for r in rewrites for k in r.kept) if k.attr in read]
+    return helpers, kept
+
+
+def _attach(gm: fx.GraphModule, name: str, holder) -> None:
+    """Give ``simplify``'s own copy of the graph module the runtime holder its ``get_attr``
+    nodes read (for the analysis runs here; the candidate builds its own in ``__init__``)."""
+    setattr(gm, name, holder)
 
 
 def _propagate(gm: fx.GraphModule, traced: TracedTask) -> None:

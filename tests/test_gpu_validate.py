@@ -1,0 +1,89 @@
+"""benchmarks/gpu_validate.py: items under their own limits, one result line each, resumable."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import gpu_validate as gv  # noqa: E402
+
+
+def ctx(tmp_path: Path) -> gv.Ctx:
+    return gv.Ctx(out=tmp_path, device="cpu", suite="builtin", workers=0)
+
+
+def item(name: str, limit_s: int, *argvs: list[str], skip: str = "") -> gv.Item:
+    def steps(c):
+        if skip:
+            raise gv.Skip(skip)
+        yield from argvs
+
+    return gv.Item(name, limit_s, "test item", steps, lambda c, log: (f"{len(log.splitlines())} lines", {"log": log}))
+
+
+def test_an_item_past_its_limit_is_killed_with_its_children(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    # The step starts a grandchild that would outlive it; the whole process group must go.
+    code = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(pid_file)!r}, 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)")
+    t0 = time.monotonic()
+    r = gv.run_item(item("slow", 3, [sys.executable, "-c", code]), ctx(tmp_path))
+    assert r["status"] == "timeout" and r["rc"] == 124 and time.monotonic() - t0 < 30
+    assert r["summary"].startswith("killed at its 3 s limit")
+    grandchild = int(pid_file.read_text())
+    time.sleep(0.5)
+    assert not _running(grandchild)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan may wait to be reaped by init)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_failed_and_skipped_items_say_why_in_one_line(tmp_path):
+    failed = gv.run_item(item("bad", 30, [sys.executable, "-c", "print('first'); raise SystemExit('the reason')"]),
+                         ctx(tmp_path))
+    assert failed["status"] == "failed" and failed["rc"] == 1 and "the reason" in failed["summary"]
+    assert "\n" not in failed["summary"]
+    skipped = gv.run_item(item("later", 30, skip="needs the optimize item first"), ctx(tmp_path))
+    assert skipped["status"] == "skipped" and skipped["summary"] == "needs the optimize item first"
+    # A later step does not run after a failed one.
+    two = gv.run_item(item("two", 30, [sys.executable, "-c", "raise SystemExit(3)"],
+                           [sys.executable, "-c", "print('second ran')"]), ctx(tmp_path))
+    assert two["rc"] == 3 and "second ran" not in (tmp_path / "two.log").read_text()
+
+
+def test_results_are_kept_and_a_rerun_skips_what_has_a_result(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert gv.main(["--device", "cpu", "--only", "machine", "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["item"] for r in lines] == ["machine"] and lines[0]["status"] == "ok"
+    assert lines[0]["numbers"]["torch"] and "sandbox" in lines[0]["summary"]
+    capsys.readouterr()
+    assert gv.main(["--device", "cpu", "--only", "machine", "--out", str(out)]) == 0
+    assert "has a result" in capsys.readouterr().out
+    assert len((out / "results.jsonl").read_text().splitlines()) == 1
+    assert gv.main(["--device", "cpu", "--only", "machine", "--redo", "machine", "--out", str(out)]) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_unknown_item_names_the_choices(capsys, tmp_path):
+    assert gv.main(["--only", "cuda_test", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().out
+    assert "no item cuda_test" in err and "cuda_tests" in err
+
+
+def test_pytest_summary_counts_and_failed_ids():
+    log = ("....F.\nFAILED tests/test_x.py::test_one - AssertionError\n"
+           "=========== 1 failed, 5 passed, 2 skipped in 12.34s ===========\n")
+    text, numbers = gv.pytest_summary(None, log)
+    assert numbers["failed"] == 1 and numbers["passed"] == 5 and numbers["skipped"] == 2 and numbers["pytest_s"] == 12.34
+    assert numbers["failed_tests"] == ["tests/test_x.py::test_one"] and "failed: test_one" in text
