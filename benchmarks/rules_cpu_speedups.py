@@ -49,10 +49,9 @@ class Model(nn.Module):
     def forward(self, x):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        return self.attend(q, k, v, T).transpose(1, 2).contiguous().view(B, T, C)
+        heads = (B, T, self.n_head, C // self.n_head)  # (B, nh, T, hs) after the transpose
+        y = self.attend(q.view(heads).transpose(1, 2), k.view(heads).transpose(1, 2), v.view(heads).transpose(1, 2), T)
+        return y.transpose(1, 2).contiguous().view(B, T, C)
 
     def attend(self, q, k, v, T):
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
