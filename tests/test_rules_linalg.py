@@ -135,6 +135,27 @@ class Model(nn.Module):
 """, "[torch.randn(5, 16), torch.randn(2, 3, 9, 9)]", name="WeightFactors")
 
 
+RELU_ATTENTION = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(8, 8))
+
+    def forward(self, q, k, v):
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        return F.relu(att) @ v, (q @ self.W) / 4.0, torch.matmul(k, q.transpose(-2, -1)) * -3.0
+""", "[torch.randn(2, 16, 8), torch.randn(2, 16, 8), torch.randn(2, 16, 8)]", name="ReluAttention", extra="import math\n")
+
+
+def test_a_scale_moves_onto_the_smaller_operand_of_a_product():
+    applied = rules_applied(RELU_ATTENTION)
+    assert applied.count("scale-before-matmul") == 3 and "fold-weights" in applied  # W / 4 depends on W alone
+    source = rules_candidate(RELU_ATTENTION).source
+    for f in (None, scaled(100.0), scaled(100.0, special=True)):
+        for r, n in zip(*run_pair(RELU_ATTENTION, source, f)):
+            close(r, n)
+
+
 def test_weight_factors_fold_while_finite_and_run_as_written_otherwise():
     assert rules_applied(WEIGHT_FACTORS).count("weight-factor-into-weights") == 3
     source = rules_candidate(WEIGHT_FACTORS).source

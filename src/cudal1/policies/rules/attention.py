@@ -31,7 +31,7 @@ from .analysis import node_dtype, node_shape
 from .codegen import Helper
 from .formulas import Formula, Lazy, Match
 from .graph_utils import arg, kind, module_of
-from .patterns import binary, commuted, is_call, number, single_use
+from .patterns import binary, commuted, is_call, number, runtime_number, single_use
 from .runtime import _causal_attention, helper_source
 
 
@@ -69,26 +69,6 @@ def _transposed_last(kt, gm):
     return kt.args[0]
 
 
-def _runtime_number(v, gm) -> bool:
-    """``v`` is a Python number when the forward runs, computed from numbers and tensor sizes
-    alone (``1.0 / math.sqrt(k.size(-1))``)."""
-    if number(v) is not None:
-        return True
-    if not isinstance(v, fx.Node) or node_shape(v) is not None:
-        return False
-    if v.op == "call_method" and v.target == "size":
-        return len(v.args) == 2 and isinstance(v.args[1], int)
-    if v.op != "call_function":
-        return False
-    if v.target in (math.sqrt, operator.truediv, operator.mul, operator.floordiv, operator.pow):
-        return all(_runtime_number(a, gm) for a in v.args) and not v.kwargs
-    if v.target is operator.getitem and isinstance(v.args[0], fx.Node):
-        src = v.args[0]
-        return (src.op == "call_method" and src.target == "size") or (src.op == "call_function" and src.target is getattr
-                                                                       and src.args[1] == "shape")
-    return False
-
-
 @dataclass(frozen=True)
 class Scale(Lazy):
     """The softmax scale: a number times runtime numbers, over runtime numbers."""
@@ -117,7 +97,7 @@ def _scaled(v, gm):
     factor, times, over = 1.0, [], []
     while True:
         for a, c in commuted(v, gm, "mul"):
-            if _runtime_number(c, gm) and not _runtime_number(a, gm):
+            if runtime_number(c, gm) and not runtime_number(a, gm):
                 if number(c) is not None:
                     factor *= number(c)
                 else:
@@ -126,7 +106,7 @@ def _scaled(v, gm):
                 break
         else:
             ops = binary(v, gm, "truediv")
-            if ops is None or not _runtime_number(ops[1], gm) or number(ops[1]) == 0:
+            if ops is None or not runtime_number(ops[1], gm) or number(ops[1]) == 0:
                 break
             if number(ops[1]) is not None:
                 factor /= number(ops[1])

@@ -60,14 +60,16 @@ class KeptValues:
 class Rewrite:
     """One applied rule: its name, the node it rewrote, and what it did; plus what the candidate
     file must add for the rewritten graph to run. Rules report these here and nowhere else (the
-    context `simplify` passes them is read-only): the module-level ``helpers`` the new nodes call
-    and the ``kept`` weight values they read."""
+    context `simplify` passes them is read-only): the module-level ``helpers`` the new nodes call,
+    the ``kept`` weight values they read, and whether the rewrite holds only for the traced
+    input shapes (the candidate then checks them: `tracing.shape_guard`)."""
 
     rule: str
     node: str
     detail: str
     helpers: tuple[Helper, ...] = field(default=(), compare=False, repr=False)
     kept: tuple[KeptValues, ...] = field(default=(), compare=False, repr=False)
+    traced_shapes: bool = field(default=False, compare=False, repr=False)  # holds for the traced input shapes only
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.detail}"

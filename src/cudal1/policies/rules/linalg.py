@@ -24,7 +24,7 @@ from .analysis import node_dtype, node_shape
 from .codegen import Helper
 from .folding import kept_values, weight_only_nodes
 from .graph_utils import Rewrite, kind, module_of
-from .patterns import binary, commuted, number, single_use
+from .patterns import binary, commuted, number, runtime_number, single_use
 from .runtime import _fold_factor, _layer_times_weight, helper_source
 
 _MATMUL = ("matmul", "mm")
@@ -208,6 +208,54 @@ def _affine_step(n, gm, layer_node):
     return None
 
 
+def _numel(shape) -> int | None:
+    return math.prod(shape) if shape is not None else None
+
+
+def scale_before_matmul(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
+    """``(A @ B) * c`` or ``(A @ B) / c`` -> the scale applied to the smaller of A and B before
+    the product, when it has at most half the product's elements at the traced shapes
+    (attention scores: q is T x d, the scores T x T). c is a finite non-zero number, or a
+    number the forward computes from tensor sizes (``1.0 / math.sqrt(k.size(-1))``).
+    (reassociated)
+
+    sum_k (c a_k) b_k = c sum_k a_k b_k in real arithmetic; in float32 each product is rounded
+    once more or once less. A finite non-zero c keeps every term's sign and infinities (c inf =
+    +-inf, never NaN), so an inf - inf in one order is one in the other. A size-computed c of
+    0 (``d // 128``) gives NaN in the new order only where a row of A or a column of B holds
+    inf or NaN, where the reference's product is not finite and times 0 NaN as well. The two
+    can differ where c a_k, or the reference's product, overflows on its own (values near
+    1e38)."""
+    out = []
+    for n in list(gm.graph.nodes):
+        pairs = [(a, c, "mul") for a, c in commuted(n, gm, "mul")]
+        ops = binary(n, gm, "truediv")
+        if ops is not None:
+            pairs.append((ops[0], ops[1], "truediv"))
+        for mm, c, op in pairs:
+            found = _matmul(mm, gm) if single_use(mm) else None
+            literal = number(c)
+            usable = math.isfinite(literal) and literal != 0 if literal is not None else \
+                isinstance(c, fx.Node) and runtime_number(c, gm)
+            if found is None or not usable or not _float32(n, *found):
+                continue
+            sizes = [_numel(node_shape(v)) for v in found]
+            total = _numel(node_shape(n))
+            if None in sizes or total is None or 2 * min(sizes) > total:
+                continue
+            side = sizes.index(min(sizes))
+            g = gm.graph
+            with g.inserting_before(n):
+                scaled = g.call_function(operator.mul if op == "mul" else operator.truediv, (found[side], c))
+                args = (scaled, found[1]) if side == 0 else (found[0], scaled)
+                new = g.call_function(operator.matmul, args)
+            n.replace_all_uses_with(new)
+            out.append(Rewrite("scale-before-matmul", n.name, f"{'*' if op == 'mul' else '/'} {c} applied to "
+                                                              f"{found[side].name} before {mm.name}"))
+            break
+    return out
+
+
 def affine_into_weights(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """``layer(x) * c``, ``layer(x) / c`` (c a finite non-zero number), ``layer(x) + t`` and
     ``layer(x) - t`` (t a number, or a parameter or buffer per output channel) after a linear
@@ -323,4 +371,4 @@ def weight_factor_into_weights(gm: fx.GraphModule, ctx: Mapping[str, object]) ->
     return out
 
 
-LINALG_RULES = (matmul_bias, reassociate_matrix_chains, affine_into_weights, weight_factor_into_weights)
+LINALG_RULES = (matmul_bias, reassociate_matrix_chains, scale_before_matmul, affine_into_weights, weight_factor_into_weights)

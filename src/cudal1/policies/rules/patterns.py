@@ -30,6 +30,26 @@ def close(v: float | None, target: float, rel: float = 1e-6) -> bool:
     return v is not None and math.isfinite(v) and abs(v - target) <= rel * abs(target)
 
 
+def runtime_number(v, gm) -> bool:
+    """``v`` is a Python number when the forward runs, computed from numbers and tensor sizes
+    alone (``1.0 / math.sqrt(k.size(-1))``)."""
+    if number(v) is not None:
+        return True
+    if not isinstance(v, fx.Node) or node_shape(v) is not None:
+        return False
+    if v.op == "call_method" and v.target == "size":
+        return len(v.args) == 2 and isinstance(v.args[1], int)
+    if v.op != "call_function":
+        return False
+    if v.target in (math.sqrt, operator.truediv, operator.mul, operator.floordiv, operator.pow):
+        return all(runtime_number(a, gm) for a in v.args) and not v.kwargs
+    if v.target is operator.getitem and isinstance(v.args[0], fx.Node):
+        src = v.args[0]
+        return (src.op == "call_method" and src.target == "size") or (src.op == "call_function" and src.target is getattr
+                                                                       and src.args[1] == "shape")
+    return False
+
+
 def is_call(n, gm: fx.GraphModule, *kinds: str) -> bool:
     return isinstance(n, fx.Node) and n.op in CALLS and kind(n, gm) in kinds
 

@@ -65,6 +65,8 @@ from .linalg import LINALG_RULES
 from .norms import NORMS
 from .rowwise import ROWWISE
 from .runtime import _PinnedShapes, _WeightValues, helper_source
+from .structure import STRUCTURE_RULES
+from .tracing import shape_guard
 
 
 @dataclass
@@ -156,7 +158,8 @@ def reduce_over_size1_dims(gm: fx.GraphModule, ctx: Mapping[str, object]) -> lis
                 if t is not n:
                     gm.graph.erase_node(t)
             gm.graph.erase_node(n)
-            out.append(Rewrite("size1-reduction", n.name, f"{k} over size-1 dim {dims} of {x.name} is {'the identity' if keepdim else 'a squeeze'}"))
+            out.append(Rewrite("size1-reduction", n.name, f"{k} over size-1 dim {dims} of {x.name} is {'the identity' if keepdim else 'a squeeze'}",
+                               traced_shapes=True))
     return out
 
 
@@ -189,7 +192,8 @@ def softmax_over_size1_dim(gm: fx.GraphModule, ctx: Mapping[str, object]) -> lis
             new = gm.graph.call_function(torch.exp, (diff,)) if k == "softmax" else diff
         n.replace_all_uses_with(new)
         gm.graph.erase_node(n)
-        out.append(Rewrite("size1-softmax", n.name, f"{k} over size-1 dim {dim} of {x.name} is {'exp(x - x)' if k == 'softmax' else 'x - x'}"))
+        out.append(Rewrite("size1-softmax", n.name, f"{k} over size-1 dim {dim} of {x.name} is {'exp(x - x)' if k == 'softmax' else 'x - x'}",
+                           traced_shapes=True))
     return out
 
 
@@ -444,7 +448,8 @@ RULES = (
     move_monotone_after_max_pool,
     pool_before_pointwise_conv,
     elementwise_before_repeat,
-    fold_eval_batch_norm,
+    *STRUCTURE_RULES,
+    fold_eval_batch_norm,  # last: the layout rules read the BatchNorm modules it replaces
 )
 
 
@@ -538,7 +543,10 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
     init_lines = [k.init_line() for k in kept] + init_lines
     if folded or kept:
         sources.insert(0, helper_source(_WeightValues))
-    return Simplified(gm, rewrites, helpers, sources, init_lines, imports, traced.shape_guard)
+    guard = traced.shape_guard
+    if guard is None and any(r.traced_shapes for r in rewrites):
+        guard = shape_guard(gm, traced.input_values)
+    return Simplified(gm, rewrites, helpers, sources, init_lines, imports, guard)
 
 
 def _still_used(gm: fx.GraphModule, rewrites: list[Rewrite]) -> tuple[list[Helper], list[KeptValues]]:
