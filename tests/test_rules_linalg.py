@@ -156,6 +156,46 @@ def test_a_scale_moves_onto_the_smaller_operand_of_a_product():
             close(r, n)
 
 
+PATCHES = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, kernel_size=4, stride=4)
+        self.flatten = nn.Flatten()
+        self.proj = nn.Linear(6 * 2 * 3, 5)
+
+    def forward(self, x):
+        return self.proj(self.flatten(self.conv(x)))
+""", "[torch.randn(2, 3, 8, 12)]", name="Patches")
+
+
+def test_a_patch_embedding_and_its_projection_become_one_linear_layer():
+    assert "patch-embedding-into-linear" in rules_applied(PATCHES)
+    source = rules_candidate(PATCHES).source
+    assert "traced at the task's shapes only" in source
+    for f in (None, scaled(100.0), scaled(100.0, special=True)):
+        ref, new = run_pair(PATCHES, source, f)
+        close(ref, new, rel=1e-4)
+    ref, new = build_pair(PATCHES, source)
+    x = torch.randn(2, 3, 8, 12)
+    with torch.no_grad():
+        close(ref(x), new(x), rel=1e-4)
+        assert new._patch_fold_0.values[2] is True  # composed
+        ref.conv.weight[0, 0, 0, 0] = math.inf
+        new.conv.weight[0, 0, 0, 0] = math.inf
+        r, n = ref(x), new(x)
+        assert new._patch_fold_0.values[2] is False  # an infinite weight: the written form
+        assert_exact(r, n)
+        x = torch.randn(2, 3, 9, 12)  # a row the convolution drops: another shape, the reference's forward
+        assert_exact(ref(x), new(x))
+
+
+def test_a_patch_convolution_that_overlaps_stays():
+    task = make_task(PATCHES.source.split("\n\ndef get_inputs")[0].replace("stride=4", "stride=2").replace("6 * 2 * 3", "6 * 3 * 5"),
+                     "[torch.randn(2, 3, 8, 12)]", name="Overlap")
+    assert "patch-embedding-into-linear" not in rules_applied(task)
+
+
 def test_weight_factors_fold_while_finite_and_run_as_written_otherwise():
     assert rules_applied(WEIGHT_FACTORS).count("weight-factor-into-weights") == 3
     source = rules_candidate(WEIGHT_FACTORS).source

@@ -25,7 +25,7 @@ from .codegen import Helper
 from .folding import kept_values, weight_only_nodes
 from .graph_utils import Rewrite, kind, module_of
 from .patterns import binary, commuted, number, runtime_number, single_use
-from .runtime import _fold_factor, _layer_times_weight, helper_source
+from .runtime import _fold_factor, _fold_patch_linear, _layer_times_weight, _patch_linear, helper_source
 
 _MATMUL = ("matmul", "mm")
 
@@ -371,4 +371,66 @@ def weight_factor_into_weights(gm: fx.GraphModule, ctx: Mapping[str, object]) ->
     return out
 
 
-LINALG_RULES = (matmul_bias, reassociate_matrix_chains, scale_before_matmul, affine_into_weights, weight_factor_into_weights)
+def _patch_as_written(x, conv, linear, kept, grid):
+    """What analysis runs (meta tensors) for `runtime._patch_linear`: the written form."""
+    return linear(conv(x).flatten(1))
+
+
+PATCH_LINEAR = Helper("_patch_linear", _patch_as_written,
+                      helper_source(_fold_patch_linear) + "\n\n" + helper_source(_patch_linear))
+
+
+def _flattened(n, gm):
+    """x when ``n`` flattens all but the first dim of x (``nn.Flatten()``, ``torch.flatten(x, 1)``)."""
+    mod = module_of(n, gm)
+    if isinstance(mod, nn.Flatten):
+        return n.args[0] if mod.start_dim == 1 and mod.end_dim == -1 and len(n.args) == 1 and not n.kwargs else None
+    if kind(n, gm) == "flatten" and n.op != "call_module" and len(n.args) == 2 and n.args[1] == 1 and not n.kwargs:
+        return n.args[0]
+    return None
+
+
+def patch_embedding_into_linear(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
+    """``linear(flatten(conv(x)))`` with a Conv2d whose kernel equals its stride (no padding,
+    dilation 1, one group) and whose patches tile the traced input exactly -> one linear layer
+    on the flattened input (`runtime._patch_linear`): both are linear maps of x, so their
+    composition is one, computed from the weights once and kept until a weight changes. A
+    vision transformer's patch embedding followed by a projection of all patches (level3/32:
+    512 x 3072 multiply-adds per sample instead of 512 x 32768). (reassociated; for the traced
+    input shapes, behind the shape guard)
+
+    Each input element lies in exactly one patch, so it reaches every output through the same
+    products in either form, summed in another order. With an inf input the reference's
+    outputs are all non-finite (every channel of its patch is +-inf or NaN); it is +-inf only
+    when every product on the way has one sign, and then the composed coefficient has that sign
+    and is non-zero. An infinite weight (checked once per weight version) runs the written form."""
+    out = []
+    for n in list(gm.graph.nodes):
+        linear = module_of(n, gm)
+        if type(linear) is not nn.Linear or len(n.args) != 1 or n.kwargs:
+            continue
+        flat = n.args[0]
+        conv_node = _flattened(flat, gm) if single_use(flat) else None
+        conv = module_of(conv_node, gm) if single_use(conv_node) else None
+        if type(conv) is not nn.Conv2d or len(conv_node.args) != 1 or conv_node.kwargs or not _float32(n, conv_node):
+            continue
+        if conv.kernel_size != conv.stride or conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.groups != 1:
+            continue
+        x = conv_node.args[0]
+        shape, grid = node_shape(x), node_shape(conv_node)
+        if shape is None or grid is None or len(shape) != 4 or (shape[2], shape[3]) != (grid[2] * conv.stride[0], grid[3] * conv.stride[1]):
+            continue
+        g = gm.graph
+        with g.inserting_before(n):
+            kept, holder = kept_values(gm, "_patch_fold", _fold_patch_linear)
+            args = (x, g.get_attr(conv_node.target), g.get_attr(n.target), kept, (grid[2], grid[3]))
+            new = g.create_node("call_function", PATCH_LINEAR.fn, args, name=f"{n.name}_composed")
+        n.replace_all_uses_with(new)
+        out.append(Rewrite("patch-embedding-into-linear", n.name, f"{n.target} after {conv_node.target}: one linear layer "
+                                                                  "on the flattened input while the weights are finite",
+                           helpers=(PATCH_LINEAR,), kept=(holder,), traced_shapes=True))
+    return out
+
+
+LINALG_RULES = (matmul_bias, reassociate_matrix_chains, scale_before_matmul, affine_into_weights, weight_factor_into_weights,
+                patch_embedding_into_linear)

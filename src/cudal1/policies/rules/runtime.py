@@ -129,3 +129,31 @@ def _layer_times_weight(x, fn_name, weight, bias, factor, kept, channel_dim, *re
     if finite:
         return fn(x, w, b, *rest)
     return fn(x, weight, bias, *rest) * factor
+
+
+def _fold_patch_linear(conv_weight, conv_bias, linear_weight, linear_bias, grid):
+    """The one linear map that is a non-overlapping convolution (kernel = stride, no padding)
+    on an input exactly ``grid`` = (rows, columns) patches large, flattened, then a linear
+    layer: weight ``M[e, (c, i, a, j, b)] = sum_o L[e, (o, i, j)] K[o, c, a, b]`` over the
+    input's flattened (channel, row, column) order, bias ``l + L @ repeat(k)``; and whether
+    every weight is finite."""
+    out_ch = conv_weight.shape[0]
+    lw = linear_weight.reshape(linear_weight.shape[0], out_ch, *grid)
+    weight = torch.einsum("eoij,ocab->eciajb", lw, conv_weight).reshape(linear_weight.shape[0], -1)
+    bias = linear_bias
+    if conv_bias is not None:
+        shift = torch.einsum("eoij,o->e", lw, conv_bias)
+        bias = shift if bias is None else bias + shift
+    weights = [w for w in (conv_weight, conv_bias, linear_weight, linear_bias) if w is not None]
+    return weight, bias, all(bool(torch.isfinite(w).all()) for w in weights)
+
+
+def _patch_linear(x, conv, linear, kept, grid):
+    """``linear(conv(x).flatten(1))`` for a patch convolution (`_fold_patch_linear`); while
+    every weight is finite one linear layer on the flattened input, with the composed weights
+    kept (``kept``, a `_WeightValues`, recomputes them when a weight changes). An infinite
+    weight can turn the written form's inf into NaN or back: then the written form runs."""
+    w, b, finite = kept.get((conv.weight, conv.bias, linear.weight, linear.bias, grid))
+    if finite:
+        return torch.nn.functional.linear(x.flatten(1), w, b)
+    return linear(conv(x).flatten(1))
