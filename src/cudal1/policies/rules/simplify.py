@@ -3,10 +3,10 @@
 Every rule rewrites only what holds for EVERY input and every weight: nothing is inferred from
 sample values. Each rule's docstring gives the argument, including what happens to NaN and
 +-inf. Four standards are used (docs/optimizer.md), and each rule says which one it meets;
-the rules here use the first two, the library rewrites (`activations`, `rowwise`, `norms`,
-`attention`, `linalg`) also **same function** (a fused function with the same special values,
-finite values within a few ulps) and **reassociated** (equal in real arithmetic, another
-order of the same sums in float32):
+the rules here use the first two, the library and layout rewrites (`activations`, `rowwise`,
+`norms`, `attention`, `linalg`, `structure`) also **same function** (a fused function with the
+same special values, finite values within a few ulps) and **reassociated** (equal in real
+arithmetic, another order of the same sums in float32):
 
 * **exact**: the rewritten value equals the original bit for bit (up to the sign of zero),
   NaN and infinities included.
@@ -21,7 +21,8 @@ order of the same sums in float32):
 
 Rules that would return an alias of an input (a reduction over a size-1 dim is the identity)
 are skipped in graphs with in-place operators, and an output that ends up aliasing an input or
-a parameter is cloned.
+a parameter is cloned. A rewrite that holds only for the traced input shapes says so
+(`Rewrite.traced_shapes`), and the candidate then checks them (`tracing.shape_guard`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,16 @@ def _sibling_key(mod: nn.Module):
     return None
 
 
+# Layers that read a strided input as they read a contiguous one (a part of the stacked output
+# is a strided view; anything else, a ``.view`` or the forward's output, gets it contiguous).
+_STRIDED_OK = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6,
+               nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+
+
+def _takes_strided(user: fx.Node, gm: fx.GraphModule) -> bool:
+    return (user.op == "call_function" and user.target is torch.cat) or isinstance(module_of(user, gm), _STRIDED_OK)
+
+
 def merge_sibling_layers(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
     """Two or more Linear layers, or convolutions with the same kernel, stride, padding and
     dilation (groups 1, zero padding), applied to the same value -> one layer call with their
@@ -41,7 +51,9 @@ def merge_sibling_layers(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[
     own filter, so the stacked call computes every feature by the same formula; only the
     blocking of the GEMM or convolution algorithm, which depends on the number of filters,
     may order the sums differently. A NaN or inf in one filter stays in its own features. The
-    input is read once instead of once per layer (GoogLeNet's 1x1 branches). The stacked
+    input is read once instead of once per layer (GoogLeNet's 1x1 branches). A part read by
+    anything but a concatenation or a layer (`_STRIDED_OK`) is made contiguous, as the layer's
+    own output was (a ``.view`` needs it). The stacked
     weights depend on weights alone and are kept by `folding.fold_weight_values`. Not applied
     in graphs with in-place operators (one could change the input between two of the layers)."""
     if ctx["has_inplace"]:
@@ -75,7 +87,10 @@ def merge_sibling_layers(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[
                     dim = 1
                 parts = g.call_function(torch.split, (merged, sizes, dim))
                 for i, n in enumerate(nodes):
-                    n.replace_all_uses_with(g.call_function(operator.getitem, (parts, i)))
+                    part = g.call_function(operator.getitem, (parts, i))
+                    if not all(_takes_strided(u, gm) for u in n.users):
+                        part = g.call_method("contiguous", (part,))
+                    n.replace_all_uses_with(part)
             out.append(Rewrite("merge-sibling-layers", nodes[0].name,
                                f"{', '.join(str(n.target) for n in nodes)} read {x.name}: one call with stacked weights"))
     return out
