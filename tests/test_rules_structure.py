@@ -44,17 +44,22 @@ def test_layers_reading_one_input_run_as_one_call():
     "nn.Conv2d(6, 4, kernel_size=1, padding=1, padding_mode='reflect')",
 ])
 def test_layers_that_differ_stay_apart(second):
-    task = make_task(f"""
+    task = _two_layers("nn.Conv2d(6, 4, kernel_size=1)", second, "self.a(x).sum() + self.b(x).sum()", 6, "Apart")
+    assert "merge-sibling-layers" not in rules_applied(task)
+
+
+def _two_layers(a: str, b: str, result: str, channels: int, name: str):
+    """A task with the layers ``self.a = a`` and ``self.b = b`` whose forward returns ``result``."""
+    return make_task(f"""
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.a = nn.Conv2d(6, 4, kernel_size=1)
-        self.b = {second}
+        self.a = {a}
+        self.b = {b}
 
     def forward(self, x):
-        return self.a(x).sum() + self.b(x).sum()
-""", "[torch.randn(2, 6, 8, 8)]", name="Apart")
-    assert "merge-sibling-layers" not in rules_applied(task)
+        return {result}
+""", f"[torch.randn(2, {channels}, 8, 8)]", name=name)
 
 
 FIRE = make_task("""
@@ -83,21 +88,13 @@ def test_one_activation_after_the_concatenation_is_exact():
 
 
 @pytest.mark.parametrize("parts", [
-    "[torch.relu(self.e1(x)), F.relu6(self.e3(x))]",  # two different activations
-    "[torch.relu(self.e1(x)), self.e3(x)]",  # one part without
-    "[F.relu(x, inplace=True), torch.relu(self.e3(x))]",  # in place into the caller's input
+    "[torch.relu(self.a(x)), F.relu6(self.b(x))]",  # two different activations
+    "[torch.relu(self.a(x)), self.b(x)]",  # one part without
+    "[F.relu(x, inplace=True), torch.relu(self.b(x))]",  # in place into the caller's input
 ])
 def test_activation_look_alikes_before_a_cat_stay(parts):
-    task = make_task(f"""
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.e1 = nn.Conv2d(3, 3, kernel_size=1)
-        self.e3 = nn.Conv2d(3, 3, kernel_size=3, padding=1)
-
-    def forward(self, x):
-        return torch.cat({parts}, 1)
-""", "[torch.randn(2, 3, 8, 8)]", name="CatLookAlike")
+    task = _two_layers("nn.Conv2d(3, 3, kernel_size=1)", "nn.Conv2d(3, 3, kernel_size=3, padding=1)", f"torch.cat({parts}, 1)",
+                       3, "CatLookAlike")
     assert "activation-after-cat" not in rules_applied(task)
 
 
