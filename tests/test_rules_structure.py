@@ -98,7 +98,7 @@ def test_activation_look_alikes_before_a_cat_stay(parts):
     assert "activation-after-cat" not in rules_applied(task)
 
 
-POOLS = make_task("""
+IDENTITY_POOLS = make_task("""
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
@@ -118,13 +118,13 @@ class Model(nn.Module):
 
 
 def test_a_pooling_to_its_input_size_is_dropped_behind_a_shape_guard():
-    assert rules_applied(POOLS).count("identity-pooling") == 1  # pool2: its input is already 1x1
-    source = rules_candidate(POOLS).source
+    assert rules_applied(IDENTITY_POOLS).count("identity-pooling") == 1  # pool2: its input is already 1x1
+    source = rules_candidate(IDENTITY_POOLS).source
     assert "traced at the task's shapes only" in source
     for f in (None, scaled(100.0, special=True)):
-        ref, new = run_pair(POOLS, source, f)
+        ref, new = run_pair(IDENTITY_POOLS, source, f)
         assert_exact(ref, new)
-    ref, new = build_pair(POOLS, source)
+    ref, new = build_pair(IDENTITY_POOLS, source)
     x = torch.randn(4, 3, 1, 1)  # another shape: the reference's forward
     with torch.no_grad():
         assert_exact(ref(x.clone()), new(x))
