@@ -33,8 +33,8 @@ def _sibling_key(mod: nn.Module):
 
 # Layers that read a strided input as they read a contiguous one (a part of the stacked output
 # is a strided view; anything else, a ``.view`` or the forward's output, gets it contiguous).
-_STRIDED_OK = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6,
-               nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+_STRIDED_OK = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.modules.pooling._MaxPoolNd,
+               nn.modules.pooling._AvgPoolNd)
 
 
 def _takes_strided(user: fx.Node, gm: fx.GraphModule) -> bool:
@@ -53,9 +53,9 @@ def merge_sibling_layers(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[
     may order the sums differently. A NaN or inf in one filter stays in its own features. The
     input is read once instead of once per layer (GoogLeNet's 1x1 branches). A part read by
     anything but a concatenation or a layer (`_STRIDED_OK`) is made contiguous, as the layer's
-    own output was (a ``.view`` needs it). The stacked
-    weights depend on weights alone and are kept by `folding.fold_weight_values`. Not applied
-    in graphs with in-place operators (one could change the input between two of the layers)."""
+    own output was (a ``.view`` needs it). The stacked weights depend on weights alone and are
+    kept by `folding.fold_weight_values`. Not applied in graphs with in-place operators (one
+    could change the input between two of the layers)."""
     if ctx["has_inplace"]:
         return []
     out = []
