@@ -12,6 +12,8 @@ its output goes to ``OUT/NAME.log``, and one JSON line per item is appended to
 wall seconds, a one-line summary and the item's key numbers. A re-run skips every item that has a
 result there (``--redo NAME,...`` or ``--retry-failed`` runs them again), so a run cut off half way
 loses only the item it was in. The summary table at the end is built from results.jsonl.
+``--deadline-min`` (default 25) keeps the whole run within that many minutes: an item's limit is
+cut to what is left after keeping a minute for each item still to come, so every item runs.
 
 Items (priority order): machine, cuda_tests (every cuda-marked test), corpus (the judge's
 adversarial corpus under the strongest sandbox), accuracy (benchmarks/judge_accuracy.py),
@@ -40,7 +42,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -58,6 +60,9 @@ OPTIMIZE_TASKS = "level1/12_*,level1/40_*,level1/23_*,level2/83_*,level3/44_*"
 BENCH_TASKS = ("level1/1_*,level1/5_*,level1/13_*,level1/19_*,level1/20_*,level2/1_*,level2/6_*,"
                "level3/1_*,level3/6_*,level3/4_*")
 BASELINES = "eager,compile,compile-reduce-overhead,cuda-graph"
+# Every family of the ladder from ~4 us to ~50 ms; the 256 MB rungs (100 s each: every timed
+# call's output is copied out and compared) run in benchmarks/judge_accuracy.py's full ladder.
+ACCURACY_RUNGS = "copy_16k,copy_64m,relu_64m,sum_4096,gemm_256,gemm_1024,gemm_4096,gemm_10240,const_clone,zeros_like,graph_replay"
 MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
@@ -148,7 +153,7 @@ def pytest_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 def accuracy_steps(ctx: Ctx) -> Steps:
     out = ctx.out / "accuracy.jsonl"
     out.unlink(missing_ok=True)  # a rerun starts this item afresh
-    extra = ["--quick", "--rungs", "copy*,relu*"] if ctx.cpu else []
+    extra = ["--quick", "--rungs", "copy*,relu*"] if ctx.cpu else ["--rungs", ACCURACY_RUNGS]
     yield [PY, str(ROOT / "benchmarks/judge_accuracy.py"), "--device", ctx.device, "--out", str(out), *extra]
 
 
@@ -325,11 +330,11 @@ def grpo_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 ITEMS = [
     Item("machine", 120, "GPU, driver, torch, CUDA, Triton, sandbox level", machine_steps, machine_summary),
     Item("cuda_tests", 480, "every cuda-marked test (pytest -m cuda tests)", cuda_tests_steps, pytest_summary),
-    Item("accuracy", 420, "benchmarks/judge_accuracy.py: the judge's clock against do_bench and an event loop",
+    Item("corpus", 600, "tests/test_judge_corpus.py under the strongest sandbox here", corpus_steps, pytest_summary),
+    Item("accuracy", 480, "benchmarks/judge_accuracy.py on 11 rungs: the judge's clock against do_bench and an event loop",
          accuracy_steps, accuracy_summary),
     Item("throughput", 480, "benchmarks/judge_throughput.py: KernelBench level 1, 12 tasks, every 3rd a CUDA "
          "extension, 2 passes", throughput_steps, throughput_summary),
-    Item("corpus", 600, "tests/test_judge_corpus.py under the strongest sandbox here", corpus_steps, pytest_summary),
     Item("optimize", 600, f"benchmarks/optimize_suite.py --budget 4 on {OPTIMIZE_TASKS}", optimize_steps, optimize_summary),
     Item("noise", 360, "benchmarks/judge_noise.py --n 3: exact copies, their intervals must contain 1.0",
          noise_steps, noise_summary),
@@ -444,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", default=str(ROOT.parent / "shared" / "kernelbench"),
                    help="a KernelBench checkout for throughput/optimize (default ../shared/kernelbench; "
                         "'builtin' when there is none)")
+    p.add_argument("--deadline-min", type=float, default=25.0, metavar="MIN",
+                   help="finish within this many minutes (default 25; 0 = no deadline): an item's limit is cut to "
+                        f"what is left, keeping {MIN_ITEM_S} s for each item after it")
     p.add_argument("--list", action="store_true", help="list the items and exit")
     a = p.parse_args(argv)
 
@@ -480,12 +488,17 @@ def main(argv: list[str] | None = None) -> int:
     done = load_results(results_path)
     todo = [i for i in ITEMS if (not chosen["only"] or i.name in chosen["only"]) and i.name not in chosen["skip"]]
     console.print(f"{len(todo)} item(s) on {a.device}; results in {results_path}")
+    deadline = time.monotonic() + a.deadline_min * 60 if a.deadline_min > 0 else None
+    pending = [i for i in todo if not _has_result(done.get(i.name), i.name, chosen["redo"], a.retry_failed)]
     for item in todo:
         prev = done.get(item.name)
-        if prev and item.name not in chosen["redo"] and not (a.retry_failed and prev["status"] in ("failed", "timeout")):
+        if item not in pending:
             console.print(f"[dim]{item.name}: has a result ({prev['status']}, {prev['finished']}); --redo {item.name} "
                           "runs it again[/dim]")
             continue
+        pending.remove(item)
+        if deadline is not None:
+            item = replace(item, limit_s=deadline_limit(item.limit_s, deadline - time.monotonic(), len(pending)))
         console.print(f"[bold]{item.name}[/bold] (limit {item.limit_s} s): {item.what}")
         result = run_item(item, ctx)
         with results_path.open("a", encoding="utf-8") as f:
@@ -497,6 +510,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------- helpers
+
+MIN_ITEM_S = 60  # the least an item gets under a deadline
+
+
+def deadline_limit(limit_s: int, left_s: float, after: int) -> int:
+    """An item's limit under a deadline ``left_s`` away, with ``after`` items still to run:
+    its own limit, or what is left after keeping `MIN_ITEM_S` for each later item (never below
+    `MIN_ITEM_S` unless its own limit is lower, so every item runs)."""
+    return int(min(limit_s, max(MIN_ITEM_S, left_s - MIN_ITEM_S * after)))
+
+
+def _has_result(prev: dict | None, name: str, redo: list[str], retry_failed: bool) -> bool:
+    return bool(prev) and name not in redo and not (retry_failed and prev["status"] in ("failed", "timeout"))
+
 
 
 def _xdist_workers(device: str) -> int:

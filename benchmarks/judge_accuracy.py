@@ -199,7 +199,7 @@ RUNGS: tuple[Rung, ...] = (
     _copy("copy_16k", 4 << 10, 4 << 10, "16 KB"),
     _copy("copy_4m", 1 << 20, 64 << 10, "4 MB"),
     _copy("copy_64m", 16 << 20, 1 << 20, "64 MB"),
-    _copy("copy_1g", 256 << 20, 4 << 20, "1 GB"),
+    _copy("copy_256m", 64 << 20, 4 << 20, "256 MB"),
     Rung("relu_64m", "elementwise", "torch.relu over 64 MB", RELU, "torch.randn(N)", {"N": 16 << 20}, {"N": 1 << 20}),
     Rung("add_256m", "elementwise", "x + y, 256 MB each", ADD, "torch.randn(N), torch.randn(N)",
          {"N": 64 << 20}, {"N": 1 << 20}),

@@ -87,3 +87,44 @@ def test_pytest_summary_counts_and_failed_ids():
     text, numbers = gv.pytest_summary(None, log)
     assert numbers["failed"] == 1 and numbers["passed"] == 5 and numbers["skipped"] == 2 and numbers["pytest_s"] == 12.34
     assert numbers["failed_tests"] == ["tests/test_x.py::test_one"] and "failed: test_one" in text
+
+
+def test_task_choices_of_the_gpu_items_exist():
+    """A typo in a task id costs a whole GPU item (it happened: judge_noise's default named a task
+    the suite does not have)."""
+    import fnmatch
+
+    import judge_noise
+    from cudal1.tasks import load_suite, resolve_task
+
+    for spec in judge_noise.DEFAULT_TASKS.split(","):
+        assert resolve_task(spec, size="smoke").id.startswith(spec)
+    builtin = [t.id for t in load_suite("builtin", size="smoke").tasks]
+    for glob in gv.BENCH_TASKS.split(","):
+        assert any(fnmatch.fnmatch(i, glob) for i in builtin), glob
+    kernelbench = Path(__file__).resolve().parents[2] / "shared" / "kernelbench"
+    if kernelbench.is_dir():  # beside the checkout, as in CI
+        ids = [t.id for t in load_suite(str(kernelbench), size="full").tasks]
+        for glob in gv.OPTIMIZE_TASKS.split(","):
+            assert any(fnmatch.fnmatch(i, glob) for i in ids), glob
+
+
+def test_deadline_cuts_limits_and_keeps_a_minute_for_each_later_item():
+    assert gv.deadline_limit(600, left_s=1500, after=3) == 600  # room enough
+    assert gv.deadline_limit(600, left_s=400, after=3) == 220  # 400 - 3 x 60
+    assert gv.deadline_limit(600, left_s=100, after=3) == gv.MIN_ITEM_S  # late: each item still runs
+    assert gv.deadline_limit(30, left_s=100, after=0) == 30
+
+
+def test_a_run_under_a_deadline_applies_the_cut_limit(tmp_path, monkeypatch):
+    """Two slow items under a 1.5-minute deadline: the first gets 90 s - 60 s kept for the second
+    = 60 s (the floor), both run, and the first is killed at its cut limit, not its own."""
+    slow = [sys.executable, "-c", "import time; time.sleep(300)"]
+    items = [item("first", 600, slow), item("second", 2, slow)]
+    monkeypatch.setattr(gv, "ITEMS", items)
+    monkeypatch.setattr(gv, "MIN_ITEM_S", 3)
+    t0 = time.monotonic()
+    gv.main(["--device", "cpu", "--out", str(tmp_path), "--deadline-min", "0.1"])  # 6 s
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(r["item"], r["status"], r["limit_s"]) for r in rows] == [("first", "timeout", 3), ("second", "timeout", 2)]
+    assert time.monotonic() - t0 < 30

@@ -1,6 +1,7 @@
 # target: tests/hacks/tasks/relu_task.py
 # expect-verdict: rejected
 # expect-findings: child-process, leftover-processes
+# sandbox-dependent: yes
 """Runaway child processes: start a process that outlives the call (it could do work out of
 band or hold the GPU after the judge is done)."""
 

@@ -2,6 +2,7 @@
 # expect-verdict: rejected
 # expect-findings: env-read
 # may-also-find: sandbox-denied
+# sandbox-dependent: yes
 """Environment read: look for API keys and judge settings in the environment (to leak them, or
 to behave differently when being judged)."""
 

@@ -2,6 +2,7 @@
 # expect-verdict: rejected
 # expect-findings: file-access
 # may-also-find: sandbox-denied
+# sandbox-dependent: yes
 """File write outside the working directory: leave state in the user's home for the next
 evaluation (and read it back)."""
 

@@ -2,6 +2,7 @@
 # expect-verdict: rejected
 # expect-findings: network-access
 # may-also-find: sandbox-denied
+# sandbox-dependent: yes
 """Network connection: phone home at import (here to a documentation address, TEST-NET-3,
 with a short timeout)."""
 

@@ -3,6 +3,7 @@
 # expect-findings: file-access
 # expect-one-of: output-mismatch, input-specialized
 # may-also-find: dynamic-attribute
+# sandbox-dependent: yes
 """Reading the judge's files: walk the places a judge keeps its cache (the home folder's cache,
 /tmp, /root) for saved tensors of the output's shape and return one instead of computing.
 Under every sandbox the judge's cache is covered (strict, basic with namespaces), and the

@@ -3,6 +3,7 @@
 # expect-findings: file-access
 # expect-one-of: output-mismatch
 # may-also-find: reference-process-tampered, child-process, global-state
+# sandbox-dependent: yes
 """Slowing the reference down: look through /proc for the judge's reference worker and renice it
 to the lowest priority and pin it to one CPU, so its times (the numerator of every speedup)
 grow. Under strict and namespaced basic the candidate has its own PID namespace and sees no

@@ -3,6 +3,7 @@ build folder keyed by source, toolchain and device, so later imports reuse the c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -55,11 +56,33 @@ def concise_build_error(text: str, limit: int = 12) -> str:
 def build_candidate(task: Task, source: str, build_dir: str, start_worker, setup: Setup, timeout_s: float) -> BuildResult:
     """Import ``source`` once in a new worker (``start_worker(work_dir, build_dir)`` gives a started
     context-managed process); a ``built.ok`` marker makes the next build of the same key instant."""
-    from .process import WorkerDied, WorkerTimeout
-
     marker = os.path.join(build_dir, "built.ok")
     if os.path.exists(marker):
         return BuildResult(True, 0.0, cached=True)
+    os.makedirs(build_dir, exist_ok=True)
+    with open(os.path.join(build_dir, ".judge-build"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released when this process ends, however it ends
+        if os.path.exists(marker):  # built by another job of the same source meanwhile
+            return BuildResult(True, 0.0, cached=True)
+        _remove_stale_locks(build_dir)
+        return _build(build_dir, start_worker, setup, timeout_s, marker)
+
+
+def _remove_stale_locks(build_dir: str):
+    """PyTorch's extension builder marks a build in progress with a ``lock`` file in the
+    extension's folder and waits while one exists; a build killed half-way (the judge
+    interrupted) leaves it behind, and every later build or import of that source would wait
+    forever. Builds into a folder happen only under this judge's lock on it, and imports only
+    after a build finished, so a ``lock`` found while holding it is stale."""
+    for entry in os.scandir(build_dir):
+        stale = os.path.join(entry.path, "lock")
+        if entry.is_dir(follow_symlinks=False) and os.path.isfile(stale):
+            os.unlink(stale)
+
+
+def _build(build_dir: str, start_worker, setup: Setup, timeout_s: float, marker: str) -> BuildResult:
+    from .process import WorkerDied, WorkerTimeout
+
     with tempfile.TemporaryDirectory(prefix="cudal1-build-") as work:
         t0 = time.monotonic()
         try:

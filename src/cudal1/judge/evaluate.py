@@ -78,11 +78,15 @@ class Judge:
         self._upcoming: tuple[Task, str] | None = None
         self._spare_ref: WorkerProcess | None = None  # the next task's reference process, started ahead
         self._spare: _Slot | None = None
+        # The reference's output bytes per reference_key, from its trials: a later evaluation of
+        # the same task sizes the candidate's allocator poison from it without waiting for the
+        # reference, so both sides run their trials at once.
+        self.output_bytes: dict[tuple, int] = {}
 
     # --- candidate processes -------------------------------------------------------------------
     def _start_slot(self, source: str, device: str) -> _Slot:
         work = tempfile.mkdtemp(prefix="cudal1-eval-")
-        proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device))
+        proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device, measures=True))
         slot = _Slot(_slot_key(source, device), work, proc)
         try:
             proc.start()
@@ -140,18 +144,21 @@ class Judge:
         d.mkdir(parents=True, exist_ok=True)
         return str(d)
 
-    def _spec(self, role: str, work_dir: str, build_dir: str, device: str | None = None) -> WorkerSpec:
+    def _spec(self, role: str, work_dir: str, build_dir: str, device: str | None = None, measures: bool = False) -> WorkerSpec:
+        """``measures``: the process will be measured on the device (not a build), so it pays the
+        device's start-up while it starts (`worker.warm_device`)."""
         c = self.config
         return WorkerSpec(role=role, device=device or self.device, work_dir=work_dir, build_dir=build_dir,
                           sandbox_level=self.sandbox_level, threads=self.threads, cpu_time_limit_s=c.cpu_time_limit_s,
                           file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb,
-                          hidden=(str(cache_root(c)),))
+                          hidden=(str(cache_root(c)),), warm_device=measures,
+                          warm_profiler=measures and role == "candidate" and c.profile_kernels)
 
     def reference_spec(self, folder: str, device: str) -> WorkerSpec:
         """The trusted reference's process: its own process group, not sandboxed, writing into a
         private folder inside the judge's cache (hidden from candidates); kept warm between
         evaluations of the same task (`refpool`)."""
-        return self._spec("reference", folder, folder, device)
+        return self._spec("reference", folder, folder, device, measures=True)
 
     def setup_request(self, task: Task, source: str, init_seed: int, build_only: bool, device: str | None = None) -> Setup:
         return Setup(device=device or self.device, threads=self.threads, task_source=task.source, size=task.size,

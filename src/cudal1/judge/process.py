@@ -40,10 +40,20 @@ class WorkerSpec:
     max_processes: int = 512
     memory_limit_gb: float = 16.0
     hidden: tuple[str, ...] = ()
+    warm_device: bool = False  # on CUDA: create the context (and cuBLAS's handle) at start-up
+    warm_profiler: bool = False  # with warm_device: also open and close one profiler session
 
 
 def _src_root() -> str:
     return str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request sent and not yet answered."""
+    name: str
+    expected: type
+    t0: float
 
 
 class WorkerProcess:
@@ -51,6 +61,7 @@ class WorkerProcess:
 
     def __init__(self, spec: WorkerSpec):
         self.spec = spec
+        self.pending: Pending | None = None
         self.sandbox_description = ""
         self.proc: subprocess.Popen | None = None
         self.settings: sandbox.ProcessSettings | None = None
@@ -76,7 +87,8 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_src_root(), env.get("PYTHONPATH", "")) if p)
         # ``-c`` rather than ``-m``: the worker module must not be ``__main__``, where a candidate
         # could reach it with a plain ``import __main__`` (see worker.main).
-        cmd = [sandbox.python_exe(), "-c", WORKER_ENTRY, s.role, str(p2c_r), str(c2p_w)]
+        warm = ("warm-profiler" if s.warm_profiler else "warm") if s.warm_device else "-"
+        cmd = [sandbox.python_exe(), "-c", WORKER_ENTRY, s.role, str(p2c_r), str(c2p_w), s.device, warm]
         cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden,
                                                              seen_at={s.build_dir: seen_build})
         self.log_path = os.path.join(s.work_dir, f"{s.role}.log")
@@ -118,18 +130,28 @@ class WorkerProcess:
         type `protocol.REPLY_TO` names or a `protocol.Failure`, and ``wall_s`` is this process's
         own clock from sending to the reply's arrival. Raises `protocol.ProtocolError` for
         anything else on the reply channel."""
-        expected = protocol.REPLY_TO[type(msg)]
+        return self.receive(self.send(msg), timeout_s)
+
+    def send(self, msg) -> Pending:
+        """Send a request without waiting; `receive` waits for its reply. One request at a time."""
+        if self.pending is not None:
+            raise RuntimeError(f"{type(msg).__name__} sent while {self.pending.name} waits for its reply")
         t0 = time.monotonic()  # before the write: the worker may start before write() returns
         try:
             self._tx.write(protocol.encode(msg))
             self._tx.flush()
         except (BrokenPipeError, OSError):
             raise WorkerDied(self._death_message(), self.log_tail()) from None
-        deadline = t0 + timeout_s
+        self.pending = Pending(type(msg).__name__, protocol.REPLY_TO[type(msg)], t0)
+        return self.pending
+
+    def receive(self, pending: Pending, timeout_s: float):
+        """The reply to ``pending`` (see `request`); its timeout counts from now."""
+        deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WorkerTimeout(f"no answer to {type(msg).__name__} within {timeout_s:.0f} s")
+                raise WorkerTimeout(f"no answer to {pending.name} within {timeout_s:.0f} s")
             ready, _, _ = select.select([self._rx_fd], [], [], min(left, 1.0))
             if not ready:
                 if self.proc.poll() is not None:
@@ -140,11 +162,12 @@ class WorkerProcess:
                 self.proc.wait(timeout=5)
                 raise WorkerDied(self._death_message(), self.log_tail())
             self._buf += chunk
-        wall_s = time.monotonic() - t0
+        wall_s = time.monotonic() - pending.t0
+        self.pending = None
         line, self._buf = self._buf.split(b"\n", 1)
         if self._buf.strip():
             raise protocol.ProtocolError("more than one reply to one request")
-        return protocol.decode(line, {expected.__name__: expected, "Failure": protocol.Failure}), wall_s
+        return protocol.decode(line, {pending.expected.__name__: pending.expected, "Failure": protocol.Failure}), wall_s
 
     def _death_message(self) -> str:
         code = self.proc.poll() if self.proc else None

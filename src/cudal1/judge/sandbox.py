@@ -137,12 +137,16 @@ def resolve_level(requested: str) -> str:
     return requested
 
 
+def hides_cache(level: str) -> bool:
+    """Whether a candidate run at ``level`` cannot see the judge's cache (strict; basic with
+    namespaces), where the reference writes its outputs."""
+    return level == "strict" or (level == "basic" and bool(namespaces()))
+
+
 def worker_build_dir(level: str, build_dir: str) -> str:
     """Where a worker run at ``level`` sees ``build_dir``: ``NEUTRAL_BUILD_DIR`` where the
-    sandbox binds it there (strict; basic with namespaces), else its real path."""
-    if level == "strict" or (level == "basic" and namespaces()):
-        return NEUTRAL_BUILD_DIR
-    return build_dir
+    sandbox binds it there (`hides_cache`), else its real path."""
+    return NEUTRAL_BUILD_DIR if hides_cache(level) else build_dir
 
 
 def _cover_and_bind(cover: str, hidden: Sequence[str], writable: Sequence[str], seen_at: Mapping[str, str]) -> list[str]:

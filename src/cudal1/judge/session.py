@@ -23,7 +23,7 @@ from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_
 from .pace import pace_loaded
 from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
-from . import refpool
+from . import refpool, sandbox
 from .reference import Seeds, cache_root
 from .stats import cv, speedup_interval, widen
 from .transfer import CallRecord, read_call
@@ -152,20 +152,43 @@ class Measurement:
 
     # --- talking to the processes --------------------------------------------------------------
     def ask_reference(self, msg, timeout: float):
-        from .process import WorkerDied, WorkerTimeout
+        return self.reference_reply(self.tell_reference(msg), timeout)
+
+    def tell_reference(self, msg):
+        """Send the reference a request without waiting (the candidate's side runs meanwhile);
+        `reference_reply` collects the answer. Until then the process is not healthy: an
+        evaluation that stops half-way collects it in `run_all` before the process goes back."""
+        from .process import WorkerDied
 
         self.ref_ok = False  # until this request is answered
+        try:
+            return self.ref.send(msg)
+        except WorkerDied as e:
+            raise RuntimeError(f"the reference process failed: {e}\n{e.log_tail}") from None
+
+    def reference_reply(self, pending, timeout: float):
+        from .process import WorkerDied, WorkerTimeout
 
         try:
-            reply, wall = self.ref.request(msg, timeout)
+            reply, wall = self.ref.receive(pending, timeout)
         except WorkerTimeout as e:
             raise RuntimeError(f"the reference timed out: {e}") from None
         except (WorkerDied, ProtocolError) as e:
             raise RuntimeError(f"the reference process failed: {e}\n{getattr(e, 'log_tail', '')}") from None
         if isinstance(reply, Failure):
-            raise RuntimeError(f"the reference failed in {type(msg).__name__}: {reply.error}")
+            raise RuntimeError(f"the reference failed in {pending.name}: {reply.error}")
         self.ref_ok = True
         return reply, wall
+
+    def collect_reference(self):
+        """A request still running on the reference when the candidate's side stopped the
+        evaluation: wait for its answer (bounded), so the process can serve the next one."""
+        if self.ref.pending is None:
+            return
+        try:
+            self.reference_reply(self.ref.pending, min(60.0, self.config.run_timeout_s))
+        except RuntimeError:
+            pass  # ref_ok stays False: the process is closed
 
     def ask(self, msg, timeout: float):
         """A candidate request; every way it can go wrong ends the evaluation with a verdict."""
@@ -204,37 +227,36 @@ class Measurement:
                                                          lambda folder: self.judge.reference_spec(folder, self.device))
         self.run.details["reference_process_reused"] = reused
         self.cand, self.work = self.slot.proc, self.slot.work
-        healthy = False
         try:
             self.deadline = time.monotonic() + c.run_timeout_s
             self.judge.prestart_upcoming()
             self.run.details["sandbox_applied"] = self.cand.sandbox_description
             ref_params, cand_params = self.load()
-            try:
-                self.check(ref_params, cand_params)
-                self.judge.wait_for_spare()
-                self.stage("wait_next_process")
-                times = self.time()
-                self.profile()
-                self.ask(Audit(full=True), self.left())
-                self.stage("audit")
-            finally:
-                # The reference finished every request it was given (a Stop comes from the
-                # candidate's side): it can serve the next evaluation.
-                healthy = self.ref_ok
+            self.check(ref_params, cand_params)
+            self.judge.wait_for_spare()
+            self.stage("wait_next_process")
+            times = self.time()
+            self.profile()
+            self.ask(Audit(full=True), self.left())
+            self.stage("audit")
         finally:
             self.slot.close()
-            refpool.release(key, self.ref, self.ref_dir, healthy)
+            # The reference finished every request it was given (a Stop comes from the candidate's
+            # side; one still running is collected): it can serve the next evaluation.
+            self.collect_reference()
+            refpool.release(key, self.ref, self.ref_dir, self.ref_ok)
         return times
 
     def load(self):
         c = self.config
         setup = dict(device=self.device, threads=self.judge.threads, task_source=self.task.source, size=self.task.size,
                      init_seed=self.seeds.init_seed, build_only=False, gpu_memory_fraction=c.gpu_memory_fraction)
-        ref_setup, _ = self.ask_reference(Setup(candidate_source="", float64_reference=True, **setup), c.run_timeout_s * 2)
-        self.stage("reference_setup")
+        # Both processes set up at once (stage_s: the candidate's, then the rest of the reference's).
+        pending = self.tell_reference(Setup(candidate_source="", float64_reference=True, **setup))
         cand_setup, _ = self.ask(Setup(candidate_source=self.source, **setup), min(c.build_timeout_s, self.left()) + c.build_timeout_s)
         self.stage("candidate_setup")
+        ref_setup, _ = self.reference_reply(pending, c.run_timeout_s * 2)
+        self.stage("reference_setup")
         assert isinstance(ref_setup, SetupDone) and isinstance(cand_setup, SetupDone)
         return ref_setup.params, cand_setup.params
 
@@ -247,7 +269,16 @@ class Measurement:
             run.add("parameters-not-probed", f"{len(unmapped)} of the reference's parameters/buffers have no "
                     f"counterpart of the same name or shape in the candidate and were not perturbed: {', '.join(unmapped[:5])}")
         trials = self.seeds.trials
-        reply, _ = self.ask_reference(Trials(trials, 0, tuple((a, a) for a, _ in pairs)), c.run_timeout_s * 2)
+        key = self.judge.reference_key(self.task)
+        pending = self.tell_reference(Trials(trials, 0, tuple((a, a) for a, _ in pairs)))
+        # Both sides at once (stage_s: the candidate's, then the rest of the reference's) once the
+        # task's output size is known, and only where the candidate cannot see the reference's
+        # output files, which exist until the parent has read them.
+        known = self.judge.output_bytes.get(key) if sandbox.hides_cache(self.judge.sandbox_level) else None
+        if known is not None:
+            self.ask(Trials(trials, max(known * 2, 64 << 20), pairs), self.left())
+            self.stage("candidate_trials")
+        reply, _ = self.reference_reply(pending, c.run_timeout_s * 2)
         ref = {t.name: self.read(self.ref_dir, t.name, 0, "reference") for t in trials}
         if reply.stochastic:
             run.add("stochastic-reference", "the reference draws random numbers in forward; outputs are compared under identical RNG state")
@@ -256,8 +287,10 @@ class Measurement:
         self.stage("reference_trials")
         self.ref_aliases_inputs = any(i.aliases.startswith("input") for r in ref.values() for i in r.info)
         out_bytes = sum(t.numel() * t.element_size() for t in ref[trials[0].name].leaves if t is not None)
-        self.ask(Trials(trials, max(out_bytes * 2, 64 << 20), pairs), self.left())
-        self.stage("candidate_trials")
+        self.judge.output_bytes[key] = out_bytes
+        if known is None or out_bytes > known:  # first of this task (or its outputs grew): poison sized from these
+            self.ask(Trials(trials, max(out_bytes * 2, 64 << 20), pairs), self.left())
+            self.stage("candidate_trials")
         main_ok, probe_problems, param_problems = True, [], []
         previous = None
         self.trials_strict, self.trials_ref_err = True, 0.0

@@ -706,6 +706,24 @@ def _unlist_judge_modules():
         del sys.modules[name]
 
 
+def warm_device(device: str, warm_profiler: bool) -> None:
+    """Pay the device's one-time start-up costs while the process starts (which the judge does
+    ahead of the evaluation that takes the process over), not inside its measured stages: the
+    CUDA context, cuBLAS's handle, and with ``warm_profiler`` the profiler's first session
+    (CUPTI loads once per process). Nothing here depends on a task or a candidate."""
+    if not device.startswith("cuda"):
+        return
+    torch.cuda.set_device(torch.device(device).index or 0)
+    a = torch.ones(64, 64, device=device)
+    (a @ a).sum().item()
+    if warm_profiler:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            (a + 1).sum().item()
+        prof.events()
+
+
 def main(argv: list[str]) -> int:
     role, fd_in, fd_out = argv[0], int(argv[1]), int(argv[2])
     if role == "reference":
@@ -715,6 +733,8 @@ def main(argv: list[str]) -> int:
         # one's memory, files or environment through /proc.
         sandbox.harden_reference_process()
     worker = Worker(role, fd_in, fd_out)
+    if len(argv) > 4 and argv[4] != "-":
+        warm_device(argv[3], warm_profiler=argv[4] == "warm-profiler")
     if role == "candidate":
         _unlist_judge_modules()
     return worker.serve()

@@ -33,6 +33,7 @@ class Context:
     history: list[Attempt] = field(default_factory=list)
     allow_lower_precision: bool = False
     budget: int = 16
+    reference_ms: float | None = None  # the judge's time for the reference on this device and size, once known
 
 
 __all__ = ["Attempt", "Context", "Policy", "Proposal"]

@@ -31,6 +31,7 @@ from pathlib import Path
 from ..judge import JudgeConfig
 from ..judge.verdict import NOT_SIGNIFICANT, faster_than_reference
 from ..policies.base import Context, Policy, Proposal
+from ..policies.rules import cost
 from ..store.records import Attempt, Candidate
 from ..tasks.contract import Task, source_hash
 from .judging import Recording, judge_and_store
@@ -73,6 +74,7 @@ class OptimizeResult:
     wall_s: float = 0.0
     stop_reason: str = ""  # "budget", "no-more-proposals", "wall-time" (LLM search: also "token-budget", ...)
     budget: int | None = None  # most candidates the run could judge (None: the LLM search's rounds)
+    skipped: dict[str, float] = field(default_factory=dict)  # plan -> the most the cost model allowed it
     extra: dict = field(default_factory=dict)
 
     def _best(self, lower: bool) -> Attempt | None:
@@ -114,7 +116,12 @@ class OptimizeResult:
         if self.stop_reason == "no-more-proposals" and budget is not None and n < budget:
             what = "applicable rewrite" if self.policy == "rules" else "candidate"
             had = f"{n} {what}{'s' if n != 1 else ''}" if n else f"no {what}"
-            return f"The {self.policy} policy had {had} for this task; budget {budget} not used up."
+            pruned = ""
+            if self.skipped:
+                plans = ", ".join(f"{p} (at most {x:.2f}x)" for p, x in list(self.skipped.items())[:4])
+                pruned = (f" {len(self.skipped)} more were not judged: the reference already runs near the roofline of "
+                          f"its work, so they could not beat it ({plans}{', ...' if len(self.skipped) > 4 else ''}).")
+            return f"The {self.policy} policy had {had} for this task; budget {budget} not used up.{pruned}"
         if self.stop_reason == "wall-time":
             of = f" of budget {budget}" if budget is not None else ""
             return f"Stopped when the wall time (--wall-time) ran out, after {n}{of} candidate{'s' if n != 1 else ''}."
@@ -159,6 +166,7 @@ class OptimizeResult:
             "task": self.task.id, "size": self.task.size, "device": self.device, "device_name": self.device_name,
             "policy": self.policy, "run_id": self.run_id, "wall_s": round(self.wall_s, 2),
             "stop_reason": self.stop_reason, "budget": self.budget, "beats_reference": self.beats_reference,
+            "skipped_by_cost_model": {p: round(x, 3) for p, x in self.skipped.items()},
             "speedup": self.speedup,
             "message": self.message(),
             "best": summary(self.best, self.best_path),
@@ -246,6 +254,23 @@ class _Announcer:
                 self.say(f"{self.tag(self.todo[k + 1])} judging {self.proposals[self.todo[k + 1]].strategy}")
 
 
+def _device_peaks(device: str, say: ProgressFn):
+    """The device's cached peaks, on CUDA measured once (a few seconds) when none are cached;
+    None when there are none (the cost model then skips nothing). On a CPU only cached peaks
+    count (`cudal1 roofline` caches them): a shared host's peaks vary too much to
+    measure in passing."""
+    from ..analysis.roofline import get_peaks, load_cached_peaks
+
+    peaks = load_cached_peaks(device)
+    if peaks is None and device.startswith("cuda"):
+        say(f"measuring the peaks of {device} once (cached for the cost model and %roof columns)")
+        try:
+            peaks = get_peaks(device, quick=True)
+        except Exception as e:  # noqa: BLE001 - the search runs without the cost model
+            log.warning("peaks of %s not measured: %s", device, e)
+    return peaks
+
+
 def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, judge_config: JudgeConfig | None = None,
              progress: ProgressFn | None = None, judge=None) -> OptimizeResult:
     """Run ``policy`` on ``task`` for at most ``options.budget`` judged candidates; see the module doc.
@@ -272,6 +297,9 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
 
         policy.stats = StrategyStats.from_store(store, device=judge.device_name)
     store.add_task(task)
+    earlier = [a.verdict for a in store.history(task.id, device=judge.device_name, size=task.size)]
+    if hasattr(policy, "peaks"):
+        policy.peaks = _device_peaks(judge.device, say)
     run_id = store.start_run(RUN_KIND, {"task": task.id, "size": task.size, "policy": policy.name,
                                          "budget": options.budget, "device": judge.device,
                                          "allow_lower_precision": options.allow_lower_precision},
@@ -299,8 +327,13 @@ def optimize(task: Task, policy: Policy, options: SearchOptions, store=None, jud
                 break
             say(f"proposing candidates for {task.id}")
             context = Context(device=judge.device, history=list(attempts),
-                              allow_lower_precision=options.allow_lower_precision, budget=left)
+                              allow_lower_precision=options.allow_lower_precision, budget=left,
+                              reference_ms=cost.reference_ms(earlier + [a.verdict for a in attempts]))
             proposals = policy.propose(task, context)[:left]
+            for skip in getattr(policy, "skipped", []):
+                if skip.plan not in result.skipped:
+                    result.skipped[skip.plan] = skip.at_most
+                    say(f"not judged (cost model): {skip.reason()}")
             if not proposals:
                 stop = "no-more-proposals"
                 break

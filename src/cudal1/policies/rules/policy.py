@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ...tasks.contract import Task, source_hash
 from ..base import Context, Proposal
-from . import codegen, wrappers
+from . import codegen, cost, wrappers
 from .analysis import TracedTask, trace_task
 from .codegen import CodegenError
 from .ordering import PRIOR, StrategyStats
@@ -80,6 +80,10 @@ class RulesPolicy:
         self.cpu_compile = cpu_compile
         self.stats = stats or StrategyStats()
         self.plans = plans or PRIOR
+        # The device's measured peaks (optimize sets them on CUDA): with the reference's time in
+        # the context, plans that cannot beat it are left out (`cost`); the last call's are kept.
+        self.peaks = None
+        self.skipped: list[cost.Skipped] = []
         self._traced: dict[str, TracedTask] = {}
         self._graphs: dict[tuple, object] = {}
 
@@ -204,7 +208,20 @@ class RulesPolicy:
         for a in context.history:  # this task's own attempts weigh in too
             local.add(traced.signature, a.strategy, a.verdict.accepted, a.verdict.speedup)
         merged = _merge(self.stats, local)
-        return [Plan(tuple(n.split("+"))) for n in merged.order(traced.signature, names)]
+        plans = [Plan(tuple(n.split("+"))) for n in merged.order(traced.signature, names)]
+        work = self._work(task) if self.peaks is not None and context.reference_ms else None
+        verdicts = [cost.skipped(p.components, context.reference_ms, work, self.peaks) for p in plans]
+        self.skipped = [v for v in verdicts if v is not None]
+        return [p for p, v in zip(plans, verdicts) if v is None]
+
+    def _work(self, task: Task):
+        from ...analysis.roofline import task_work
+
+        try:
+            return task_work(task)
+        except Exception as e:  # noqa: BLE001 - a task whose work cannot be counted is not pruned
+            log.warning("no roofline work for %s: %s", task.id, e)
+            return None
 
     def propose(self, task: Task, context: Context) -> list[Proposal]:
         """Candidates not yet judged for this task, best first, at most ``context.budget``."""
