@@ -14,8 +14,8 @@ def make_task(body: str, inputs: str, init: str = "[]", name: str = "Fixture", e
     return Task(id=f"level2/0_{name}", level=2, name=name, source=src, source_hash=source_hash(src))
 
 
-def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0, patch_globals: dict | None = None):
-    """(reference output, candidate output) on the same inputs and identically seeded weights.
+def build_pair(task: Task, candidate_source: str, seed: int = 0, patch_globals: dict | None = None):
+    """(reference Model, candidate ModelNew) built with identically seeded weights.
     ``patch_globals`` replaces names of the candidate's module after it ran (test doubles)."""
     mod = exec_task_module(task.source, task.size)
     ns: dict = {}
@@ -25,7 +25,13 @@ def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0, p
     torch.manual_seed(seed)
     ref = mod.Model(*init)
     torch.manual_seed(seed)
-    new = ns["ModelNew"](*init)
+    return ref, ns["ModelNew"](*init)
+
+
+def run_pair(task: Task, candidate_source: str, inputs_fn=None, seed: int = 0, patch_globals: dict | None = None):
+    """(reference output, candidate output) on the same inputs and identically seeded weights."""
+    mod = exec_task_module(task.source, task.size)
+    ref, new = build_pair(task, candidate_source, seed, patch_globals)
     torch.manual_seed(seed + 1)
     inputs = inputs_fn(mod) if inputs_fn else mod.get_inputs()
     with torch.no_grad():

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 
 import torch
-from rules_fixtures import make_task, rules_applied, rules_candidate, run_pair, scaled
-
-from cudal1.tasks import exec_task_module
+from rules_fixtures import build_pair, make_task, rules_applied, rules_candidate, run_pair, scaled
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -35,16 +33,6 @@ class Model(nn.Module):
 """, "[torch.randn(4, 16)]", name="GemmSum")
 
 
-def _models(task, source, seed=0):
-    mod = exec_task_module(task.source, task.size)
-    ns: dict = {}
-    exec(compile(source, "<candidate>", "exec"), ns)  # noqa: S102 - our own generated code
-    torch.manual_seed(seed)
-    ref = mod.Model(*mod.get_init_inputs())
-    torch.manual_seed(seed)
-    return ref, ns["ModelNew"](*mod.get_init_inputs())
-
-
 def test_weight_only_subgraph_is_folded_and_exact():
     assert "fold-weights" in rules_applied(SCALED_WEIGHT)
     src = rules_candidate(SCALED_WEIGHT).source
@@ -56,7 +44,7 @@ def test_weight_only_subgraph_is_folded_and_exact():
 
 def test_folded_values_are_kept_and_recomputed_when_weights_change():
     src = rules_candidate(SCALED_WEIGHT).source
-    ref, new = _models(SCALED_WEIGHT, src)
+    ref, new = build_pair(SCALED_WEIGHT, src)
     x = torch.randn(5, 8)
     with torch.no_grad():
         new(x)
@@ -80,7 +68,7 @@ def test_folded_values_are_kept_and_recomputed_when_weights_change():
 
 def test_gradients_reach_the_weights_while_training():
     src = rules_candidate(SCALED_WEIGHT).source
-    ref, new = _models(SCALED_WEIGHT, src)
+    ref, new = build_pair(SCALED_WEIGHT, src)
     x = torch.randn(5, 8)
     for model in (ref, new):
         model(x).square().sum().backward()

@@ -8,10 +8,21 @@ import os
 
 import pytest
 import torch
-from rules_fixtures import assert_exact, assert_nan_relaxed, make_task, rules_applied, rules_candidate, run_pair, scaled
+from rules_fixtures import (
+    assert_exact,
+    assert_nan_relaxed,
+    build_pair,
+    make_task,
+    rules_applied,
+    rules_candidate,
+    run_pair,
+    scaled,
+)
 
 from cudal1.policies.rules.analysis import trace_task
 from cudal1.policies.rules.intervals import analyze
+from cudal1.policies.rules.runtime import _WeightValues
+from cudal1.policies.rules.simplify import simplify
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -247,3 +258,68 @@ def test_reduce_after_linear_only_where_it_holds(body):
     task = make_task("class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n" + body,
                      "[torch.randn(2, 4, 8, 8)]", name="NoFold")
     assert "reduce-after-linear" not in rules_applied(task)
+
+
+# ------------------------------------------------------------ what rules return, and only that
+
+BATCH_NORMS = make_task("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3)
+        self.bn2 = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+""", "[torch.randn(2, 3, 9, 9)]", name="TwoBatchNorms")
+
+
+def test_simplify_gives_rules_a_read_only_context():
+    def writes_context(gm, ctx):
+        ctx["helpers"] = []
+        return []
+
+    with pytest.raises(TypeError):
+        simplify(trace_task(BATCH_NORMS), rules=(writes_context,))
+
+
+def test_helpers_and_kept_values_come_from_the_rewrites_each_once():
+    s = simplify(trace_task(BATCH_NORMS))
+    folds = [r for r in s.rewrites if r.rule == "batchnorm-eval-fold"]
+    assert len(folds) == 2 and all(r.helpers and r.kept for r in folds)
+    assert [h.name for h in s.helpers] == ["_layer_batch_norm"]  # returned twice, listed once
+    assert s.init_lines == ["self._batch_norm_fold_0 = _WeightValues(_fold_batch_norm)",
+                            "self._batch_norm_fold_1 = _WeightValues(_fold_batch_norm)"]
+    assert isinstance(s.graph_module._batch_norm_fold_1, _WeightValues)  # attached for the analysis runs
+    source = rules_candidate(BATCH_NORMS).source
+    assert source.count("class _WeightValues") == 1 and source.count("def _layer_batch_norm(") == 1
+    ref, new = build_pair(BATCH_NORMS, source)
+    ref.eval()
+    new.eval()
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        assert torch.allclose(ref(x), new(x), rtol=1e-5, atol=1e-5)
+
+
+def test_what_the_final_graph_no_longer_uses_is_left_out():
+    """A later rule may replace the node that read a kept value or called a helper."""
+    from cudal1.policies.rules.batchnorm import fold_eval_batch_norm
+    from cudal1.policies.rules.graph_utils import Rewrite
+
+    def undo_folds(gm, ctx):
+        out = []
+        for n in list(gm.graph.nodes):
+            if n.op == "call_function" and n.name.endswith("_folded"):
+                x, layer, bn, _ = n.args
+                with gm.graph.inserting_before(n):
+                    y = gm.graph.call_module(bn.target, (gm.graph.call_module(layer.target, (x,)),))
+                n.replace_all_uses_with(y)
+                gm.graph.erase_node(n)
+                out.append(Rewrite("undo", n.name, "as written"))
+        return out
+
+    s = simplify(trace_task(BATCH_NORMS), rules=(fold_eval_batch_norm, undo_folds), pin_values=False)
+    assert "batchnorm-eval-fold" in [r.rule for r in s.rewrites]
+    assert s.helpers == [] and s.init_lines == [] and not s.extra_helper_sources

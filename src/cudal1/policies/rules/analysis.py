@@ -18,6 +18,7 @@ from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from ...tasks.contract import Task, exec_task_module
+from .tracing import shape_guard, trace_model
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class TracedTask:
     trace_error: str | None = None
     meta_model: torch.nn.Module | None = None
     notes: list[str] = field(default_factory=list)
+    shape_guard: str | None = None  # set when the graph holds only for the task's input shapes (`tracing`)
 
     @property
     def traced(self) -> bool:
@@ -140,18 +142,30 @@ def _to_meta(value):
     return value
 
 
+def _build_on_meta(module, init_args):
+    """``Model(*init_args)`` with its weights on ``meta``. A constructor that reads a value
+    (``.item()``) cannot run on meta: it runs on the CPU with the random generator's state
+    restored afterwards, and the weights then move to meta."""
+    try:
+        with torch.device("meta"):
+            return module.Model(*init_args)
+    except Exception:  # noqa: BLE001 - retried on the CPU
+        with torch.random.fork_rng(devices=[]):
+            return module.Model(*init_args).to("meta")
+
+
 def trace_task(task: Task) -> TracedTask:
     """Execute the task (sizes from ``task.size``), build ``Model`` and its inputs on ``meta``,
-    and trace ``forward`` with FX, recording every node's shape and dtype."""
+    and trace ``forward`` with FX (`tracing.trace_model`), recording every node's shape and dtype."""
     module = exec_task_module(task.source, task.size, module_name="cudal1_rules_trace")
     with torch.device("meta"):
         init_args = list(module.get_init_inputs())
         inputs = [_to_meta(v) for v in module.get_inputs()]
-        model = module.Model(*init_args)
+    model = _build_on_meta(module, init_args)
     traced = TracedTask(task=task, model_source=embeddable_model_source(task.source),
                         init_args=init_args, input_values=inputs, meta_model=model)
     try:
-        gm = fx.symbolic_trace(model)
+        gm, specialized = trace_model(model, inputs)
         ShapeProp(gm).propagate(*inputs)
     except Exception as e:  # noqa: BLE001 - an untraceable model only disables graph rewrites
         traced.trace_error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
@@ -160,6 +174,9 @@ def trace_task(task: Task) -> TracedTask:
     _literal_constants(gm)
     ShapeProp(gm).propagate(*inputs)
     traced.graph_module = gm
+    if specialized:
+        traced.shape_guard = shape_guard(gm, inputs)
+        traced.notes.append("traced at the task's input shapes (a shape is used as a number)")
     return traced
 
 

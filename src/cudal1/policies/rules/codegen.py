@@ -116,11 +116,22 @@ def graph_forward(gm: fx.GraphModule, method_name: str, helpers: list[Helper] = 
             continue  # defined by the embedded reference source
         else:
             raise CodegenError(f"generated forward names {name!r} ({obj!r}), which a candidate file cannot import")
+    # FX records math.sqrt & co. on traced values as wrapped functions and writes
+    # `torch.fx._symbolic_trace.wrap("math_sqrt")` above the code; the import above defines the name.
+    src = re.sub(r"^torch\.fx\._symbolic_trace\.wrap\(.*\)\n+", "", src, flags=re.MULTILINE)
     src = re.sub(r"^def forward\(", f"def {method_name}(", src)
     # FX frees dead values eagerly (`x = None`): correct but noisy; keep the code plain.
     src = re.sub(r";  (\w+ = )+None$", "", src, flags=re.MULTILINE)
     src = "\n".join(line.rstrip() for line in src.splitlines())
     return GraphForward(method=src, imports=_dedupe(imports), helpers=[h.source for h in used])
+
+
+def with_guard(method: str, guard: str | None) -> str:
+    """``method`` with ``guard`` (statements, unindented) as the first lines of its body."""
+    if not guard:
+        return method
+    head, _, body = method.partition("\n")
+    return head + "\n" + textwrap.indent(guard, "    ") + "\n" + body
 
 
 def _dedupe(items):

@@ -18,20 +18,28 @@ from torch import fx
 
 from .analysis import tensor_meta
 from .codegen import graph_forward
-from .graph_utils import Rewrite, is_inplace, kind, output_node
-from .runtime import _WeightValues, helper_source
-
-# Operators whose value is not a function of their inputs alone.
-_IMPURE_WORDS = ("rand", "bernoulli", "dropout", "normal", "uniform", "multinomial", "poisson", "empty", "exponential")
-_IMPURE_KINDS = {"item", "tolist", "numpy", "cpu", "cuda", "copy_", "set_", "requires_grad_", "register_hook", "detach_"}
+from .graph_utils import KeptValues, Rewrite, is_pure, output_node
+from .runtime import _WeightValues
 
 FOLD_FUNCTION = "_fold_weight_values"
 
 
+def kept_values(gm: fx.GraphModule, prefix: str, fold_fn) -> tuple[fx.Node, KeptValues]:
+    """A ``get_attr`` node (inserted at the graph's insert point) for ``self.<prefix>_<i>``, a
+    `_WeightValues` of ``fold_fn``, and the `KeptValues` record the rule returns with its
+    `Rewrite` (`simplify` attaches the holder; the candidate creates it in ``__init__``). The
+    index is the first that no attribute or ``get_attr`` node of ``gm`` uses yet."""
+    taken = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    i = 0
+    while f"{prefix}_{i}" in taken or hasattr(gm, f"{prefix}_{i}"):
+        i += 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a plain attribute, not a parameter or submodule: intended
+        return gm.graph.get_attr(f"{prefix}_{i}"), KeptValues(f"{prefix}_{i}", fold_fn)
+
+
 def _pure(n: fx.Node, gm: fx.GraphModule) -> bool:
-    k = kind(n, gm)
-    return n.op in ("call_function", "call_method") and not is_inplace(n, gm) and k not in _IMPURE_KINDS \
-        and not any(w in k for w in _IMPURE_WORDS)
+    return n.op in ("call_function", "call_method") and is_pure(n, gm)
 
 
 def weight_only_nodes(gm: fx.GraphModule) -> set[fx.Node]:
@@ -51,9 +59,9 @@ def fold_weight_values(gm: fx.GraphModule, ctx: Mapping[str, object]):
     The folded function is the original subgraph, node for node, run on the same tensors; the
     only change is when it runs. Returns (rewrites, module-level source of the fold function,
     the `_WeightValues` that the graph's ``_weight_values`` attribute must hold for analysis
-    runs here; the caller attaches it) or ([], None, None). Skipped in graphs with in-place operators (a later in-place write could
-    reach a kept value) and for values that are themselves outputs (a caller could write into
-    the kept tensor)."""
+    runs here; the caller attaches it) or ([], None, None). Skipped in graphs with in-place
+    operators (a later in-place write could reach a kept value) and for values that are
+    themselves outputs (a caller could write into the kept tensor)."""
     if ctx["has_inplace"]:
         return [], None, None
     const = weight_only_nodes(gm)
@@ -93,5 +101,5 @@ def fold_weight_values(gm: fx.GraphModule, ctx: Mapping[str, object]):
                                                          "computed once, again only when a weight changes"))
     fn = graph_forward(fold_gm, FOLD_FUNCTION).method.replace(f"def {FOLD_FUNCTION}(self, ", f"def {FOLD_FUNCTION}(", 1)
     fn = fn.replace(f"def {FOLD_FUNCTION}(self)", f"def {FOLD_FUNCTION}()", 1)
-    source = helper_source(_WeightValues) + "\n\n" + "# The weight-only part of the forward, node for node.\n" + fn
+    source = "# The weight-only part of the forward, node for node.\n" + fn
     return rewrites, source, _WeightValues(fold_gm)  # what analysis runs here; the candidate gets the source

@@ -30,9 +30,10 @@ from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .analysis import TracedTask, node_dtype, node_shape
-from .codegen import GraphForward, Helper, graph_forward
+from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .expressions import BINARY, DIALECTS, UNARY, Dialect, binary, clamp
 from .graph_utils import arg, graph_has_inplace, kind, module_of
+from .norms import written_rms
 
 TEMPLATES = Path(__file__).parent / "templates"
 ANCHORS = {"linear", "matmul", "mm", "bmm", "addmm", "conv", "conv_transpose"}
@@ -231,6 +232,7 @@ class Fused:
     base_sources: list[str] = field(default_factory=list)
     base_init: list[str] = field(default_factory=list)
     base_imports: list[str] = field(default_factory=list)
+    shape_guard: str | None = None  # `tracing.shape_guard`
 
     def kernel_sources(self) -> tuple[str, str]:
         """(C++ declarations, kernel source) for this device."""
@@ -267,6 +269,7 @@ class Fused:
             helpers = self.helpers
             imports, blocks = ["from torch.utils.cpp_extension import load_inline"], [self.extension_block()]
         gf = graph_forward(self.graph_module, method_name, helpers + self.base_helpers)
+        gf.method = with_guard(gf.method, self.shape_guard)
         gf.imports = [*imports, *self.base_imports, *gf.imports]
         gf.helpers = [*blocks, *self.base_sources, *gf.helpers]
         gf.init_lines = list(self.base_init) + gf.init_lines
@@ -328,10 +331,6 @@ def _row_kernel_for(node: fx.Node, gm: fx.GraphModule, index: int) -> tuple[RowK
     return None
 
 
-def _single_use(n) -> bool:
-    return isinstance(n, fx.Node) and len(n.users) == 1
-
-
 def _rms_norm_for(node: fx.Node, gm: fx.GraphModule, index: int):
     """(kernel, call args, nodes the kernel replaces, last first) for an RMS normalization
     ending at ``node``, else None. Matches RMSNorm modules and ``F.rms_norm`` over trailing dims,
@@ -359,45 +358,16 @@ def _rms_norm_for(node: fx.Node, gm: fx.GraphModule, index: int):
         if not isinstance(eps, float) or not ns or tuple(shape[nd - len(ns):]) != tuple(ns):
             return None
         return RmsKernel(name, f"rms_norm over the last {len(ns)} dim(s)", nd - len(ns), nd), [x, w, float(eps)], [node]
-    # written out: x / sqrt(E) or x * rsqrt(E), E = mean(S, dim=d, keepdim=True) + eps, S = x*x
-    if k == "truediv" and len(node.args) == 2 and isinstance(node.args[1], fx.Node) and kind(node.args[1], gm) == "sqrt":
-        x, root = node.args
-    elif k == "mul" and len(node.args) == 2:
-        a, b = node.args
-        if isinstance(b, fx.Node) and kind(b, gm) == "rsqrt":
-            x, root = a, b
-        elif isinstance(a, fx.Node) and kind(a, gm) == "rsqrt":
-            x, root = b, a
-        else:
-            return None
-    else:
+    # written out: x / sqrt(E) or x * rsqrt(E), E = mean(x**2, dim=d, keepdim=True) + eps
+    found = written_rms(node, gm)
+    if found is None:
         return None
-    if not isinstance(x, fx.Node) or not _single_use(root) or len(root.args) != 1 or root.kwargs:
-        return None
-    e = root.args[0]
-    if not _single_use(e) or kind(e, gm) != "add" or len(e.args) != 2 or e.kwargs:
-        return None
-    mean, eps = (e.args[0], e.args[1]) if isinstance(e.args[0], fx.Node) else (e.args[1], e.args[0])
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0 or not _single_use(mean) or kind(mean, gm) != "mean":
-        return None
-    dim, keepdim = arg(mean, 1, "dim"), arg(mean, 2, "keepdim", False)
-    if isinstance(dim, (list, tuple)) and len(dim) == 1:
-        dim = dim[0]
-    if not isinstance(dim, int) or keepdim is not True or "dtype" in mean.kwargs or len(mean.args) > 3:
-        return None
-    sq = mean.args[0]
-    if not _single_use(sq):
-        return None
-    ks = kind(sq, gm)
-    squares = (ks == "pow" and len(sq.args) == 2 and sq.args[0] is x and sq.args[1] == 2) or \
-              (ks == "mul" and len(sq.args) == 2 and sq.args[0] is x and sq.args[1] is x) or \
-              (ks == "square" and len(sq.args) == 1 and sq.args[0] is x)
+    x, dims, eps, replaced = found
     shape = node_shape(x)
-    if not squares or sq.kwargs or shape is None or node_dtype(x) != torch.float32 or node_shape(node) != shape:
+    if len(dims) != 1 or node_dtype(x) != torch.float32 or node_shape(node) != shape:
         return None
-    d = dim % len(shape)
-    return (RmsKernel(name, f"rms_norm over dim {d} (written out)", d, d + 1), [x, None, float(eps)],
-            [node, root, e, mean, sq])
+    d = dims[0]
+    return RmsKernel(name, f"rms_norm over dim {d} (written out)", d, d + 1), [x, None, float(eps)], replaced
 
 
 def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
@@ -475,7 +445,7 @@ def fuse(traced: TracedTask, device: str, base=None) -> Fused | None:
         return None
     gm.graph.lint()
     gm.recompile()
-    fused = Fused(gm, rewrites, kernels, device, helpers)
+    fused = Fused(gm, rewrites, kernels, device, helpers, shape_guard=traced.shape_guard)
     if base is not None:
         fused.rewrites = list(base.rewrites) + rewrites
         fused.base_helpers = list(base.helpers)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import fx, nn
 
 from .analysis import node_shape, tensor_meta
+from .codegen import Helper
 
 # nn modules that are a plain function of their input, by canonical kind name.
 MODULE_KINDS = {
@@ -38,6 +40,39 @@ _FUNCTION_ALIASES = {
 }
 
 INPLACE_FUNCTIONS = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.setitem}
+CALLS = ("call_function", "call_method", "call_module")
+
+
+@dataclass(frozen=True)
+class KeptValues:
+    """A `runtime._WeightValues` of ``fold_fn`` that a rewritten graph reads as ``self.<attr>``
+    (a ``get_attr`` node; `folding.kept_values` makes both). `simplify` attaches one to its own
+    graph module for the analysis runs there; the candidate creates its own in ``__init__``."""
+
+    attr: str
+    fold_fn: Callable
+
+    def init_line(self) -> str:
+        return f"self.{self.attr} = _WeightValues({self.fold_fn.__name__})"
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One applied rule: its name, the node it rewrote, and what it did; plus what the candidate
+    file must add for the rewritten graph to run. Rules report these here and nowhere else (the
+    context `simplify` passes them is read-only): the module-level ``helpers`` the new nodes call,
+    the ``kept`` weight values they read, and whether the rewrite holds only for the traced
+    input shapes (the candidate then checks them: `tracing.shape_guard`)."""
+
+    rule: str
+    node: str
+    detail: str
+    helpers: tuple[Helper, ...] = field(default=(), compare=False, repr=False)
+    kept: tuple[KeptValues, ...] = field(default=(), compare=False, repr=False)
+    traced_shapes: bool = field(default=False, compare=False, repr=False)  # holds for the traced input shapes only
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
 
 
 def kind(node: fx.Node, gm: fx.GraphModule) -> str:
@@ -106,8 +141,39 @@ def replace_node(gm: fx.GraphModule, old: fx.Node, new) -> None:
     gm.graph.erase_node(old)
 
 
+# Operators whose value is not a function of their inputs alone (random, uninitialized, host reads).
+IMPURE_WORDS = ("rand", "bernoulli", "dropout", "normal", "uniform", "multinomial", "poisson", "empty", "exponential")
+IMPURE_KINDS = {"item", "tolist", "numpy", "cpu", "cuda", "copy_", "set_", "requires_grad_", "register_hook", "detach_"}
+# Modules whose call only reads their parameters (no running statistics, no random numbers).
+PURE_MODULE_KINDS = {
+    "relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "mish", "softplus", "elu", "leaky_relu", "hardtanh",
+    "hardswish", "hardsigmoid", "softmax", "log_softmax", "identity", "linear", "conv", "conv_transpose",
+    "layer_norm", "group_norm", "rms_norm", "max_pool", "avg_pool", "Flatten", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+}
+
+
+def is_pure(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """Whether a call node's value depends only on its operands, and calling it changes nothing
+    else: no random numbers, no in-place writes, no running statistics (BatchNorm and
+    InstanceNorm update theirs while training), no module of unknown kind. Removing such a
+    node when unused, or computing it once for two identical calls, changes no value."""
+    if node.op not in CALLS or is_inplace(node, gm):
+        return False
+    k = kind(node, gm)
+    if node.op == "call_module":
+        mod = gm.get_submodule(node.target)
+        return k in PURE_MODULE_KINDS or (k in ("dropout", "dropout2d") and mod.p == 0)
+    return k not in IMPURE_KINDS and not any(w in k for w in IMPURE_WORDS)
+
+
 def recompile(gm: fx.GraphModule) -> None:
-    gm.graph.eliminate_dead_code()
+    """Drop values nobody uses (only pure ones: a dead BatchNorm still updates its statistics,
+    a dead random operator still advances the generator), check and regenerate the code."""
+    def keep(n: fx.Node) -> bool:
+        return n.op in ("placeholder", "output") or (n.op in CALLS and not is_pure(n, gm))
+
+    gm.graph.eliminate_dead_code(is_impure_node=keep)
     gm.graph.lint()
     gm.recompile()
 
@@ -120,18 +186,21 @@ def output_node(gm: fx.GraphModule) -> fx.Node:
     return next(n for n in reversed(gm.graph.nodes) if n.op == "output")
 
 
+def reaches(start: fx.Node, step, found) -> bool:
+    """Whether a walk from ``start`` along ``step(node)`` (the nodes to visit next) meets a node
+    for which ``found(node)`` holds."""
+    stack, seen = [start], set()
+    while stack:
+        m = stack.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        if found(m):
+            return True
+        stack.extend(step(m))
+    return False
+
+
 def float_dtype(node) -> torch.dtype | None:
     tm = tensor_meta(node)
     return tm.dtype if tm is not None else None
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """One change a rule made to a graph (shared by every rule module, so none imports another)."""
-
-    rule: str
-    node: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.detail}"

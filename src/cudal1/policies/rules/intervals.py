@@ -90,6 +90,25 @@ NAN_SPREADING = {
     "log_softmax", "logsumexp", "max", "amax", "min", "amin", "avg_pool", "max_pool",
     "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm", "addmm",
 }
+
+
+def nan_keeping_to_output(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """Every path from ``node`` to the output goes through NaN-keeping operators only."""
+    seen = set()
+    stack = list(node.users)
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        if u.op == "output":
+            continue
+        if kind(u, gm) not in NAN_PROPAGATING | NAN_SPREADING:
+            return False
+        stack.extend(u.users)
+    return True
+
+
 # Monotone non-decreasing on all of [-inf, inf] and NaN-preserving (f(nan) = nan, f(+-inf) finite or inf).
 _MONOTONE = {
     "tanh": math.tanh, "sigmoid": lambda v: 1 / (1 + math.exp(-v)) if v > -700 else 0.0,

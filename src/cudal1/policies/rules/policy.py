@@ -25,7 +25,7 @@ FUSE = ("fuse", "fuse-triton")  # the same generated kernels, in CUDA C++ (or C+
 LOWER_PRECISION = ("tf32", "autocast-bf16")
 
 _COMPONENT_DOCS = {
-    "simplify": "sound algebraic simplification of the FX graph",
+    "simplify": "sound rewrites of the FX graph: algebra, fused library functions, weight folding",
     "fuse": "generated fused kernels (elementwise epilogues, row reductions)",
     "fuse-triton": "the same generated kernels written in Triton (CUDA)",
     "cudagraph": "whole-forward CUDA graph replay with static input buffers",

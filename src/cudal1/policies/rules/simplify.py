@@ -2,7 +2,11 @@
 
 Every rule rewrites only what holds for EVERY input and every weight: nothing is inferred from
 sample values. Each rule's docstring gives the argument, including what happens to NaN and
-+-inf. Two standards of exactness are used, and each rule says which one it meets:
++-inf. Four standards are used (docs/optimizer.md), and each rule says which one it meets;
+the rules here use the first two, the library and layout rewrites (`activations`, `rowwise`,
+`norms`, `attention`, `linalg`, `structure`) also **same function** (a fused function with the
+same special values, finite values within a few ulps) and **reassociated** (equal in real
+arithmetic, another order of the same sums in float32):
 
 * **exact**: the rewritten value equals the original bit for bit (up to the sign of zero),
   NaN and infinities included.
@@ -17,7 +21,8 @@ sample values. Each rule's docstring gives the argument, including what happens 
 
 Rules that would return an alias of an input (a reduction over a size-1 dim is the identity)
 are skipped in graphs with in-place operators, and an output that ends up aliasing an input or
-a parameter is cloned.
+a parameter is cloned. A rewrite that holds only for the traced input shapes says so
+(`Rewrite.traced_shapes`), and the candidate then checks them (`tracing.shape_guard`).
 """
 
 from __future__ import annotations
@@ -33,10 +38,16 @@ import torch
 from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .activations import ACTIVATIONS
 from .analysis import TracedTask, node_dtype, node_shape
-from .codegen import GraphForward, Helper, graph_forward
+from .attention import ATTENTION
+from .batchnorm import fold_eval_batch_norm
+from .cleanup import CLEANUP_RULES
+from .commute import elementwise_before_repeat, move_monotone_after_max_pool, pool_before_pointwise_conv
+from .codegen import GraphForward, Helper, graph_forward, with_guard
 from .folding import FOLD_FUNCTION, fold_weight_values
 from .graph_utils import (
+    KeptValues,
     Rewrite,
     arg,
     graph_has_inplace,
@@ -46,10 +57,17 @@ from .graph_utils import (
     output_node,
     placeholders,
     recompile,
+    reaches,
     reduction_dims,
 )
-from .intervals import NAN_PROPAGATING, NAN_SPREADING, VIEWS, analyze
-from .runtime import _PinnedShapes, helper_source
+from .formulas import rewrite_formulas
+from .intervals import VIEWS, analyze, nan_keeping_to_output
+from .linalg import LINALG_RULES
+from .norms import NORMS
+from .rowwise import ROWWISE
+from .runtime import _PinnedShapes, _WeightValues, helper_source
+from .structure import STRUCTURE_RULES
+from .tracing import shape_guard
 
 
 @dataclass
@@ -60,9 +78,11 @@ class Simplified:
     extra_helper_sources: list[str] = field(default_factory=list)
     init_lines: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    shape_guard: str | None = None  # `tracing.shape_guard`: the graph holds for the traced shapes only
 
     def forward(self, method_name: str) -> GraphForward:
         gf = graph_forward(self.graph_module, method_name, self.helpers)
+        gf.method = with_guard(gf.method, self.shape_guard)
         gf.helpers = self.extra_helper_sources + gf.helpers
         gf.init_lines += self.init_lines
         gf.imports = self.imports + gf.imports
@@ -139,7 +159,8 @@ def reduce_over_size1_dims(gm: fx.GraphModule, ctx: Mapping[str, object]) -> lis
                 if t is not n:
                     gm.graph.erase_node(t)
             gm.graph.erase_node(n)
-            out.append(Rewrite("size1-reduction", n.name, f"{k} over size-1 dim {dims} of {x.name} is {'the identity' if keepdim else 'a squeeze'}"))
+            out.append(Rewrite("size1-reduction", n.name, f"{k} over size-1 dim {dims} of {x.name} is {'the identity' if keepdim else 'a squeeze'}",
+                               traced_shapes=True))
     return out
 
 
@@ -172,7 +193,8 @@ def softmax_over_size1_dim(gm: fx.GraphModule, ctx: Mapping[str, object]) -> lis
             new = gm.graph.call_function(torch.exp, (diff,)) if k == "softmax" else diff
         n.replace_all_uses_with(new)
         gm.graph.erase_node(n)
-        out.append(Rewrite("size1-softmax", n.name, f"{k} over size-1 dim {dim} of {x.name} is {'exp(x - x)' if k == 'softmax' else 'x - x'}"))
+        out.append(Rewrite("size1-softmax", n.name, f"{k} over size-1 dim {dim} of {x.name} is {'exp(x - x)' if k == 'softmax' else 'x - x'}",
+                           traced_shapes=True))
     return out
 
 
@@ -200,7 +222,7 @@ def diag_matmul(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
                 continue
             if node_shape(other) is None or len(node_shape(other)) < 2 or node_dtype(v) != node_dtype(other):
                 continue
-            if not _nan_keeping_to_output(n, gm):
+            if not nan_keeping_to_output(n, gm):
                 continue
             with gm.graph.inserting_before(n):
                 if side == "left":
@@ -338,23 +360,6 @@ def merge_reshapes(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrit
     return out
 
 
-def _nan_keeping_to_output(node: fx.Node, gm: fx.GraphModule) -> bool:
-    """Every path from ``node`` to the output goes through NaN-keeping operators only."""
-    seen = set()
-    stack = list(node.users)
-    while stack:
-        u = stack.pop()
-        if u in seen:
-            continue
-        seen.add(u)
-        if u.op == "output":
-            continue
-        if kind(u, gm) not in NAN_PROPAGATING | NAN_SPREADING:
-            return False
-        stack.extend(u.users)
-    return True
-
-
 _CHEAP_CONSTANTS = {"tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "pinned_value"}
 
 
@@ -389,7 +394,7 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: Mapping[str, object]) -> tupl
             continue  # a later pinned value replaces it
         if not _has_data_ancestor(n):
             continue
-        if iv.nan and not _nan_keeping_to_output(n, gm):
+        if iv.nan and not nan_keeping_to_output(n, gm):
             continue
         chosen.append((n, iv))
     if not chosen:
@@ -417,19 +422,21 @@ def replace_pinned_values(gm: fx.GraphModule, ctx: Mapping[str, object]) -> tupl
 
 
 def _has_data_ancestor(n: fx.Node) -> bool:
-    stack, seen = [n], set()
-    while stack:
-        m = stack.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        if m.op in ("placeholder", "get_attr"):
-            return True
-        stack.extend(a for a in m.all_input_nodes)
-    return False
+    return reaches(n, lambda m: m.all_input_nodes, lambda m: m.op in ("placeholder", "get_attr"))
+
+
+LIBRARY_FORMULAS = ATTENTION + ROWWISE + NORMS + ACTIVATIONS
+
+
+def fused_library_functions(gm: fx.GraphModule, ctx: Mapping[str, object]) -> list[Rewrite]:
+    """Written-out attention, softmax, norms and activations -> the torch function that computes
+    them in one pass (`attention`, `rowwise`, `norms`, `activations`; each rule's standard is
+    in its docstring)."""
+    return rewrite_formulas(gm, LIBRARY_FORMULAS)
 
 
 RULES = (
+    *CLEANUP_RULES,
     drop_identity_dropout,
     reduce_over_size1_dims,
     softmax_over_size1_dim,
@@ -437,6 +444,13 @@ RULES = (
     reduce_after_linear,
     cancel_transposes,
     merge_reshapes,
+    fused_library_functions,
+    *LINALG_RULES,
+    move_monotone_after_max_pool,
+    pool_before_pointwise_conv,
+    elementwise_before_repeat,
+    *STRUCTURE_RULES,
+    fold_eval_batch_norm,  # last: the layout rules read the BatchNorm modules it replaces
 )
 
 
@@ -488,6 +502,8 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         step = []
         for rule in rules:
             done = rule(gm, ctx)
+            for kept in (k for r in done for k in r.kept):
+                _attach(gm, kept.attr, _WeightValues(kept.fold_fn))
             if done:
                 recompile(gm)
                 _propagate(gm, traced)
@@ -495,7 +511,7 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         rewrites += step
         if not step:
             break
-    helpers, sources, init_lines, imports = [], [], [], []
+    sources, init_lines, imports = [], [], []
     folded, fold_source, weight_values = fold_weight_values(gm, ctx)
     if folded:
         _attach(gm, "_weight_values", weight_values)
@@ -524,7 +540,24 @@ def simplify(traced: TracedTask, rules=RULES, pin_values: bool = True) -> Simpli
         recompile(gm)
         _propagate(gm, traced)
         rewrites += cloned
-    return Simplified(gm, rewrites, helpers, sources, init_lines, imports)
+    helpers, kept = _still_used(gm, rewrites)
+    init_lines = [k.init_line() for k in kept] + init_lines
+    if folded or kept:
+        sources.insert(0, helper_source(_WeightValues))
+    guard = traced.shape_guard
+    if guard is None and any(r.traced_shapes for r in rewrites):
+        guard = shape_guard(gm, traced.input_values)
+    return Simplified(gm, rewrites, helpers, sources, init_lines, imports, guard)
+
+
+def _still_used(gm: fx.GraphModule, rewrites: list[Rewrite]) -> tuple[list[Helper], list[KeptValues]]:
+    """The helpers and kept weight values that ``rewrites`` returned and the final graph still
+    calls or reads (a later rule may have replaced the node that used one), each once."""
+    called = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    read = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    helpers = [h for h in dict.fromkeys(h for r in rewrites for h in r.helpers) if h.fn in called]
+    kept = [k for k in dict.fromkeys(k for r in rewrites for k in r.kept) if k.attr in read]
+    return helpers, kept
 
 
 def _attach(gm: fx.GraphModule, name: str, holder) -> None:
