@@ -146,7 +146,15 @@ class WorkerProcess:
         return self.pending
 
     def receive(self, pending: Pending, timeout_s: float):
-        """The reply to ``pending`` (see `request`); its timeout counts from now."""
+        """The reply to ``pending`` (see `request`); its timeout counts from now. The request is
+        no longer pending afterwards, answered or not (a process that timed out or died is not
+        asked again)."""
+        try:
+            return self._receive(pending, timeout_s)
+        finally:
+            self.pending = None
+
+    def _receive(self, pending: Pending, timeout_s: float):
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
@@ -163,7 +171,6 @@ class WorkerProcess:
                 raise WorkerDied(self._death_message(), self.log_tail())
             self._buf += chunk
         wall_s = time.monotonic() - pending.t0
-        self.pending = None
         line, self._buf = self._buf.split(b"\n", 1)
         if self._buf.strip():
             raise protocol.ProtocolError("more than one reply to one request")

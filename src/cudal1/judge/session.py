@@ -222,7 +222,7 @@ class Measurement:
     # --- the stages ---------------------------------------------------------------------------
     def run_all(self) -> Timing:
         c = self.config
-        key = self.judge.reference_key(self.task)
+        key = self.key = self.judge.reference_key(self.task)
         self.ref, self.ref_dir, reused = refpool.acquire(key, cache_root(c) / "live",
                                                          lambda folder: self.judge.reference_spec(folder, self.device))
         self.run.details.setdefault("reference_process_reused", reused)  # the first measurement's
@@ -269,14 +269,14 @@ class Measurement:
             run.add("parameters-not-probed", f"{len(unmapped)} of the reference's parameters/buffers have no "
                     f"counterpart of the same name or shape in the candidate and were not perturbed: {', '.join(unmapped[:5])}")
         trials = self.seeds.trials
-        key = self.judge.reference_key(self.task)
+        key = self.key
         pending = self.tell_reference(Trials(trials, 0, tuple((a, a) for a, _ in pairs)))
         # Both sides at once (stage_s: the candidate's, then the rest of the reference's) once the
         # task's output size is known, and only where the candidate cannot see the reference's
         # output files, which exist until the parent has read them.
         known = self.judge.output_bytes.get(key) if sandbox.hides_cache(self.judge.sandbox_level) else None
         if known is not None:
-            self.ask(Trials(trials, max(known * 2, 64 << 20), pairs), self.left())
+            self.ask(Trials(trials, _poison_bytes(known), pairs), self.left())
             self.stage("candidate_trials")
         reply, _ = self.reference_reply(pending, c.run_timeout_s * 2)
         ref = {t.name: self.read(self.ref_dir, t.name, 0, "reference") for t in trials}
@@ -289,7 +289,7 @@ class Measurement:
         out_bytes = sum(t.numel() * t.element_size() for t in ref[trials[0].name].leaves if t is not None)
         self.judge.output_bytes[key] = out_bytes
         if known is None or out_bytes > known:  # first of this task (or its outputs grew): poison sized from these
-            self.ask(Trials(trials, max(out_bytes * 2, 64 << 20), pairs), self.left())
+            self.ask(Trials(trials, _poison_bytes(out_bytes), pairs), self.left())
             self.stage("candidate_trials")
         main_ok, probe_problems, param_problems = True, [], []
         previous = None
@@ -462,6 +462,12 @@ class Measurement:
         self.run.kernels = [{"name": k.name, "share": k.share, "calls": k.calls} for k in reply.kernels]
         self.judge.check_ghost_kernels(self.source, self.run)
         self.stage("profile")
+
+
+def _poison_bytes(out_bytes: int) -> int:
+    """How much allocator memory the candidate's process poisons before its trials: twice the
+    reference's output, at least 64 MB."""
+    return max(out_bytes * 2, 64 << 20)
 
 
 def untimed_work(overhead: dict, kind: str) -> tuple[float, str | None]:
