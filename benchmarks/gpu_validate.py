@@ -13,7 +13,9 @@ wall seconds, a one-line summary and the item's key numbers. A re-run skips ever
 result there (``--redo NAME,...`` or ``--retry-failed`` runs them again), so a run cut off half way
 loses only the item it was in. The summary table at the end is built from results.jsonl.
 ``--deadline-min`` (default 25) keeps the whole run within that many minutes: an item's limit is
-cut to what is left after keeping a minute for each item still to come, so every item runs.
+cut to its part of what is left, in proportion to its planned share against those of the items
+still to come (time an item did not use goes to the later ones), and never below a minute, so
+every item runs. A cut-off bench still writes its HTML report of what it had judged.
 
 Items (priority order): machine, cuda_tests (every cuda-marked test), corpus (the judge's
 adversarial corpus under the strongest sandbox), accuracy (benchmarks/judge_accuracy.py),
@@ -60,9 +62,10 @@ OPTIMIZE_TASKS = "level1/12_*,level1/40_*,level1/23_*,level2/83_*,level3/44_*"
 BENCH_TASKS = ("level1/1_*,level1/5_*,level1/13_*,level1/19_*,level1/20_*,level2/1_*,level2/6_*,"
                "level3/1_*,level3/6_*,level3/4_*")
 BASELINES = "eager,compile,compile-reduce-overhead,cuda-graph"
-# Every family of the ladder from ~4 us to ~50 ms; the 256 MB rungs (100 s each: every timed
-# call's output is copied out and compared) run in benchmarks/judge_accuracy.py's full ladder.
-ACCURACY_RUNGS = "copy_16k,copy_64m,relu_64m,sum_4096,gemm_256,gemm_1024,gemm_4096,gemm_10240,const_clone,zeros_like,graph_replay"
+# Every family of the ladder from ~4 us to ~40 ms (GEMM 10240); the other rungs (the 256 MB ones
+# take 100 s each: every timed call's output is copied out and compared) run in
+# benchmarks/judge_accuracy.py's full ladder.
+ACCURACY_RUNGS = "copy_16k,copy_64m,gemm_1024,gemm_4096,gemm_10240,const_clone,zeros_like,graph_replay"
 MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
@@ -82,8 +85,9 @@ class Ctx:
     def cudal1(self, *args: str) -> list[str]:
         return [PY, "-m", "cudal1", *args]
 
-    def pytest(self, *args: str) -> list[str]:
-        par = ["-n", str(self.workers)] if self.workers else []
+    def pytest(self, *args: str, workers: int | None = None) -> list[str]:
+        n = self.workers and (workers or self.workers)  # 0: no pytest-xdist here
+        par = ["-n", str(n)] if n else []
         return [PY, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *par, *args]
 
 
@@ -101,6 +105,12 @@ class Item:
     what: str
     steps: Callable[[Ctx], Steps]
     summarize: Callable[[Ctx, str], tuple[str, dict]]
+    share_s: int = 0  # its planned part of a run under a deadline (0: its limit)
+    tail_s: int = 0  # seconds kept for the steps after the first, which run even when the first is cut off
+
+    @property
+    def share(self) -> int:
+        return self.share_s or self.limit_s
 
 
 # ---------------------------------------------------------------- items
@@ -135,7 +145,8 @@ def cuda_tests_steps(ctx: Ctx) -> Steps:
 def corpus_steps(ctx: Ctx) -> Steps:
     from cudal1.judge import sandbox
 
-    yield ctx.pytest("-k", sandbox.resolve_level("auto"), "tests/test_judge_corpus.py")
+    # Twice the cuda tests' processes: the corpus is mostly process start-up and sandboxing, not GPU time.
+    yield ctx.pytest("-k", sandbox.resolve_level("auto"), "tests/test_judge_corpus.py", workers=2 * ctx.workers)
 
 
 def pytest_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
@@ -174,7 +185,7 @@ def accuracy_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 
 def throughput_steps(ctx: Ctx) -> Steps:
     args = (["--suite", "builtin", "--size", "smoke", "--limit", "3", "--passes", "1"] if ctx.cpu else
-            ["--suite", ctx.suite, "--limit", "12", "--passes", "2", "--extension-every", "3"]
+            ["--suite", ctx.suite, "--limit", "9", "--passes", "2", "--extension-every", "3"]
             + (["--level", "1"] if ctx.suite != "builtin" else []))
     yield [PY, str(ROOT / "benchmarks/judge_throughput.py"), "--device", ctx.device, "--json",
            str(ctx.out / "throughput.json"), *args]
@@ -235,11 +246,12 @@ def bench_steps(ctx: Ctx) -> Steps:
     yield ctx.cudal1("bench", "--suite", "builtin", "--device", ctx.device, "--db", str(db), "--json", *args)
     runs = json.loads(subprocess.run(ctx.cudal1("report", "--list", "--json", "--db", str(db)), capture_output=True,
                                      text=True, env=_env(), check=True).stdout)
-    yield ctx.cudal1("report", str(runs[0]["id"]), "--db", str(db), "--html", str(ctx.out / "report.html"))
+    # Runs even when the bench was cut off at its limit: the report of what it had judged.
+    yield ctx.cudal1("report", str(runs[0]["id"]), "--db", str(db), "--html", str(ctx.out / "report.html"), "--json")
 
 
 def bench_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
-    d = _first_json_object(log)
+    d = ([doc for doc in _json_documents(log) if isinstance(doc, dict) and "tasks" in doc] or [{}])[-1]
     tasks = d.get("tasks", []) if isinstance(d, dict) else []
     by_kind: dict[str, list[float]] = {}
     rejected = []
@@ -308,12 +320,16 @@ def techniques_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 
 def grpo_steps(ctx: Ctx) -> Steps:
     wheels = sorted((ROOT / ".carry" / "train-wheels").glob("*.whl"))
+    prefix: list[str] = []
     if wheels and importlib.util.find_spec("trl") is None:
-        yield [PY, "-m", "pip", "install", "--no-deps", "-q", *map(str, wheels)]
+        # Into a folder of their own (the image's environment may not be writable), put first on the path.
+        site = ctx.out / "train-site"
+        yield [PY, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), *map(str, wheels)]
+        prefix = ["env", f"PYTHONPATH={site}{os.pathsep}{_env()['PYTHONPATH']}"]
     elif importlib.util.find_spec("trl") is None:
         raise Skip("trl is not installed and .carry/train-wheels/ has no wheels (docs/validation.md: how to carry them)")
-    small = ["--hidden", "128", "--layers", "2", "--seconds", "20"] if ctx.cpu else ["--seconds", "60"]
-    yield [PY, str(ROOT / "benchmarks/train_throughput.py"), "--device", ctx.device, "--stages", "sft,rl",
+    small = ["--hidden", "128", "--layers", "2", "--seconds", "20"] if ctx.cpu else ["--seconds", "45"]
+    yield [*prefix, PY, str(ROOT / "benchmarks/train_throughput.py"), "--device", ctx.device, "--stages", "sft,rl",
            "--out", str(ctx.out / "train.json"), "--workdir", str(ctx.out / "train"), *small]
 
 
@@ -327,23 +343,30 @@ def grpo_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
     return text or "no stage finished", {"stages": stages}
 
 
+# limit_s: the most an item may take; share_s: its planned part of the default 25-minute run
+# (measured on an H200: what each item needs to finish at these sizes, or what it gets).
 ITEMS = [
-    Item("machine", 120, "GPU, driver, torch, CUDA, Triton, sandbox level", machine_steps, machine_summary),
-    Item("cuda_tests", 480, "every cuda-marked test (pytest -m cuda tests)", cuda_tests_steps, pytest_summary),
-    Item("corpus", 600, "tests/test_judge_corpus.py under the strongest sandbox here", corpus_steps, pytest_summary),
-    Item("accuracy", 480, "benchmarks/judge_accuracy.py on 11 rungs: the judge's clock against do_bench and an event loop",
-         accuracy_steps, accuracy_summary),
-    Item("throughput", 480, "benchmarks/judge_throughput.py: KernelBench level 1, 12 tasks, every 3rd a CUDA "
-         "extension, 2 passes", throughput_steps, throughput_summary),
-    Item("optimize", 600, f"benchmarks/optimize_suite.py --budget 4 on {OPTIMIZE_TASKS}", optimize_steps, optimize_summary),
+    Item("machine", 120, "GPU, driver, torch, CUDA, Triton, sandbox level", machine_steps, machine_summary, share_s=20),
+    Item("cuda_tests", 480, "every cuda-marked test (pytest -m cuda tests)", cuda_tests_steps, pytest_summary,
+         share_s=170),
+    Item("corpus", 600, "tests/test_judge_corpus.py under the strongest sandbox here", corpus_steps, pytest_summary,
+         share_s=180),
+    Item("accuracy", 480, "benchmarks/judge_accuracy.py on 8 rungs: the judge's clock against do_bench and an event loop",
+         accuracy_steps, accuracy_summary, share_s=200),
+    Item("throughput", 480, "benchmarks/judge_throughput.py: KernelBench level 1, 9 tasks, every 3rd a CUDA "
+         "extension, 2 passes", throughput_steps, throughput_summary, share_s=200),
+    Item("optimize", 600, f"benchmarks/optimize_suite.py --budget 4 on {OPTIMIZE_TASKS}", optimize_steps, optimize_summary,
+         share_s=275),
     Item("noise", 360, "benchmarks/judge_noise.py --n 3: exact copies, their intervals must contain 1.0",
-         noise_steps, noise_summary),
+         noise_steps, noise_summary, share_s=60),
     Item("bench", 600, f"cudal1 bench of ten built-in tasks against {BASELINES}, then the HTML report",
-         bench_steps, bench_summary),
-    Item("explain", 420, "cudal1 explain on two of optimize's best candidates", explain_steps, explain_summary),
-    Item("techniques", 120, "cudal1 techniques over optimize's store", techniques_steps, techniques_summary),
+         bench_steps, bench_summary, share_s=220, tail_s=45),
+    Item("explain", 420, "cudal1 explain on two of optimize's best candidates", explain_steps, explain_summary,
+         share_s=60),
+    Item("techniques", 120, "cudal1 techniques over optimize's store", techniques_steps, techniques_summary,
+         share_s=15),
     Item("grpo", 420, "benchmarks/train_throughput.py --stages sft,rl: GRPO with judge rewards, tiny model",
-         grpo_steps, grpo_summary),
+         grpo_steps, grpo_summary, share_s=100),
 ]
 
 
@@ -358,25 +381,29 @@ def _env() -> dict[str, str]:
 
 
 def run_item(item: Item, ctx: Ctx) -> dict:
-    """Runs one item's steps under its time limit; returns its result line (never raises)."""
+    """Runs one item's steps under its time limit; returns its result line (never raises).
+
+    The first step that fails or is cut off sets the item's status and stops the rest, except in an
+    item with a `tail_s`: its first step gets the limit less that tail, and the steps after it run
+    even when the first was cut off (the bench's HTML report of what it had judged)."""
     log_path = ctx.out / f"{item.name}.log"
     t0 = time.monotonic()
     status, rc, reason = "ok", 0, ""
     with log_path.open("w", encoding="utf-8") as log:
         try:
-            for argv in item.steps(ctx):
-                left = item.limit_s - (time.monotonic() - t0)
+            for n, argv in enumerate(item.steps(ctx)):
+                left = item.limit_s - (time.monotonic() - t0) - (item.tail_s if n == 0 else 0)
                 if left <= 0:
-                    status, rc = "timeout", 124
+                    status, rc = ("timeout", 124) if status == "ok" else (status, rc)
                     break
                 log.write(f"$ {' '.join(argv)}\n")
                 log.flush()
-                rc = _run(argv, log, left)
-                if rc == 124:
-                    status = "timeout"
-                    break
-                if rc != 0:
-                    status = "failed"
+                step_rc = _run(argv, log, left)
+                if step_rc == 0:
+                    continue
+                if status == "ok":
+                    status, rc = ("timeout" if step_rc == 124 else "failed"), step_rc
+                if not (n == 0 and step_rc == 124 and item.tail_s):
                     break
         except Skip as e:
             status, reason = "skipped", str(e)
@@ -391,7 +418,7 @@ def run_item(item: Item, ctx: Ctx) -> dict:
     if status == "timeout":
         summary = f"killed at its {item.limit_s} s limit; so far: {summary}"
     elif status == "failed" and not reason:
-        tail = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["(no output)"]
+        tail = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("$ ")][-1:] or ["(no output)"]
         summary = f"exit {rc}: {tail[0][:200]} | {summary}"
     return {"item": item.name, "status": status, "rc": rc, "wall_s": round(wall, 1), "limit_s": item.limit_s,
             "summary": reason or summary, "numbers": numbers, "device": ctx.device,
@@ -451,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                         "'builtin' when there is none)")
     p.add_argument("--deadline-min", type=float, default=25.0, metavar="MIN",
                    help="finish within this many minutes (default 25; 0 = no deadline): an item's limit is cut to "
-                        f"what is left, keeping {MIN_ITEM_S} s for each item after it")
+                        f"its share of what is left (at least {MIN_ITEM_S} s)")
     p.add_argument("--list", action="store_true", help="list the items and exit")
     a = p.parse_args(argv)
 
@@ -465,10 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if a.list:
         t = FitTable(title="gpu_validate items (priority order)", title_justify="left", header_style="bold")
-        for col, nw in (("item", True), ("limit s", True), ("what", False)):
+        for col, nw in (("item", True), ("share s", True), ("limit s", True), ("what", False)):
             t.add_column(col, no_wrap=nw)
         for i in ITEMS:
-            t.add_row(i.name, str(i.limit_s), i.what)
+            t.add_row(i.name, str(i.share), str(i.limit_s), i.what)
         console.print(t)
         return 0
     if a.device == "cuda":
@@ -498,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         pending.remove(item)
         if deadline is not None:
-            item = replace(item, limit_s=deadline_limit(item.limit_s, deadline - time.monotonic(), len(pending)))
+            item = replace(item, limit_s=deadline_limit(item.limit_s, item.share, deadline - time.monotonic(),
+                                                        [i.share for i in pending]))
         console.print(f"[bold]{item.name}[/bold] (limit {item.limit_s} s): {item.what}")
         result = run_item(item, ctx)
         with results_path.open("a", encoding="utf-8") as f:
@@ -514,11 +542,13 @@ def main(argv: list[str] | None = None) -> int:
 MIN_ITEM_S = 60  # the least an item gets under a deadline
 
 
-def deadline_limit(limit_s: int, left_s: float, after: int) -> int:
-    """An item's limit under a deadline ``left_s`` away, with ``after`` items still to run:
-    its own limit, or what is left after keeping `MIN_ITEM_S` for each later item (never below
-    `MIN_ITEM_S` unless its own limit is lower, so every item runs)."""
-    return int(min(limit_s, max(MIN_ITEM_S, left_s - MIN_ITEM_S * after)))
+def deadline_limit(limit_s: int, share_s: int, left_s: float, later_shares: list[int]) -> int:
+    """An item's limit under a deadline ``left_s`` away: its part of what is left, in proportion
+    to its planned share against the shares of the items still to come (so time an earlier item
+    did not use goes to every later one), never above its own limit and never below `MIN_ITEM_S`
+    (unless its own limit is lower), so every item runs."""
+    fair = left_s * share_s / max(1, share_s + sum(later_shares))
+    return int(min(limit_s, max(MIN_ITEM_S, fair)))
 
 
 def _has_result(prev: dict | None, name: str, redo: list[str], retry_failed: bool) -> bool:

@@ -107,9 +107,9 @@ def main() -> int:
                                                                    "floor_ms", "ref_ms", "candidate_ms")}
                                       | {"findings": v.finding_ids()} for v in vs],
                          "median_speedup": statistics.median([v.speedup for v in vs if v.speedup] or [0.0])})
+            if a.json:  # after every candidate: a run cut off keeps what it measured
+                Path(a.json).write_text(json.dumps(rows, indent=1))
     Console().print(table)
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
     return 1 if failed else 0
 
 

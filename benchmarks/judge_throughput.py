@@ -69,14 +69,18 @@ def main() -> None:
         table.add_row(str(n + 1), "live", str(len(jobs)), f"{wall:.1f}", f"{wall / len(jobs):.2f}", f"{per_hour:.0f}",
                       ", ".join(f"{k}={v}" for k, v in counts.items()))
         passes.append({"wall_s": wall, "per_hour": per_hour, "verdicts": {t.id: v.to_record() for t, v in zip(tasks, verdicts)}})
+        write_json(a.json, not a.no_prestart, passes)  # after every pass: a run cut off keeps what it measured
         bad = [(t.id, v.verdict, v.finding_ids()[:3], (v.details.error or "")[:200]) for t, v in zip(tasks, verdicts) if v.verdict != "accepted"]
         for row in bad:
             Console().print(row)
     Console().print(table)
     stage_table(passes[-1]["verdicts"].values())
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"prestart": not a.no_prestart, "passes": passes}, f, indent=1)
+
+
+def write_json(path: str | None, prestart: bool, passes: list[dict]) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump({"prestart": prestart, "passes": passes}, f, indent=1)
 
 
 def report_one(progress, task, v) -> None:

@@ -30,7 +30,8 @@ Flags:
 
 results.json: ``tasks`` (per task: the optimize report with ``wall_s`` and every candidate's
 ``speedup_ci``; ``task_wall_s`` including the baseline; ``best_speedup`` and ``best_speedup_ci``;
-``compile_speedup``), ``summaries`` (the tables) and ``total_wall_s``.
+``compile_speedup``), ``summaries`` (the tables) and ``total_wall_s``. It is rewritten after every
+task (``finished`` false until the last, without the summaries), so a run cut off keeps its tasks.
 
     python benchmarks/optimize_suite.py --budget 8 --size full --out bench-out            # H100
     python benchmarks/optimize_suite.py --budget 2 --size smoke --tasks 'level2/*' --quick  # CPU smoke
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             "shortcut_found": shortcut and any(t.verdict.accepted and "simplify" in t.components for t in r.tried),
         })
         console.print(f"  {r.message()} ({rows[-1]['task_wall_s']:.1f} s)")
+        # After every task, so a run cut off keeps what it measured; the summaries come at the end.
+        (out / "results.json").write_text(json.dumps({"args": vars(args), "device_name": judge.device_name,
+                                                      "tasks": rows, "finished": False}, indent=2, default=str))
     total_s = time.monotonic() - t_start
     summaries = bench_statistics(results, ("compile",) if not args.no_compile_baseline else ())
     con = Console(width=None if sys.stdout.isatty() else 200)  # piped: wide enough for the tables
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     con.print(f"algebraic shortcuts found: {found}/{len(shortcuts)}; wall {total_s:.0f} s; device {judge.device_name}")
     payload = {"args": vars(args), "device_name": judge.device_name, "total_wall_s": round(total_s, 2), "tasks": rows,
                "summaries": [s.to_json() for s in summaries],
-               "shortcuts_found": found, "shortcut_tasks": len(shortcuts)}
+               "shortcuts_found": found, "shortcut_tasks": len(shortcuts), "finished": True}
     (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
     con.print(f"results: {out / 'results.json'}")
     return 0

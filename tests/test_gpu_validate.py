@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -109,22 +110,43 @@ def test_task_choices_of_the_gpu_items_exist():
             assert any(fnmatch.fnmatch(i, glob) for i in ids), glob
 
 
-def test_deadline_cuts_limits_and_keeps_a_minute_for_each_later_item():
-    assert gv.deadline_limit(600, left_s=1500, after=3) == 600  # room enough
-    assert gv.deadline_limit(600, left_s=400, after=3) == 220  # 400 - 3 x 60
-    assert gv.deadline_limit(600, left_s=100, after=3) == gv.MIN_ITEM_S  # late: each item still runs
-    assert gv.deadline_limit(30, left_s=100, after=0) == 30
+def test_deadline_shares_what_is_left_in_proportion_and_keeps_a_floor():
+    assert gv.deadline_limit(600, 300, left_s=1500, later_shares=[200]) == 600  # room enough: its own limit
+    assert gv.deadline_limit(600, 300, left_s=900, later_shares=[300, 300]) == 300  # its third
+    # An earlier item that finished early leaves more: 1200 s for shares 300 of 600 -> 600, capped by the limit.
+    assert gv.deadline_limit(500, 300, left_s=1200, later_shares=[300]) == 500
+    assert gv.deadline_limit(600, 300, left_s=100, later_shares=[300, 300]) == gv.MIN_ITEM_S  # late: it still runs
+    assert gv.deadline_limit(30, 30, left_s=100, later_shares=[]) == 30
+
+
+def test_the_planned_shares_fit_the_default_deadline():
+    assert sum(i.share for i in gv.ITEMS) <= 25 * 60
+    assert all(i.share <= i.limit_s for i in gv.ITEMS)
 
 
 def test_a_run_under_a_deadline_applies_the_cut_limit(tmp_path, monkeypatch):
-    """Two slow items under a 1.5-minute deadline: the first gets 90 s - 60 s kept for the second
-    = 60 s (the floor), both run, and the first is killed at its cut limit, not its own."""
+    """Two slow items under a 6 s deadline, planned shares 3:1: the first gets 4 s of the 6, the
+    second what is left, at least the floor (2 s here); both run and are killed at the cut limit."""
     slow = [sys.executable, "-c", "import time; time.sleep(300)"]
-    items = [item("first", 600, slow), item("second", 2, slow)]
+    items = [replace(item("first", 600, slow), share_s=30), replace(item("second", 600, slow), share_s=10)]
     monkeypatch.setattr(gv, "ITEMS", items)
-    monkeypatch.setattr(gv, "MIN_ITEM_S", 3)
+    monkeypatch.setattr(gv, "MIN_ITEM_S", 2)
     t0 = time.monotonic()
     gv.main(["--device", "cpu", "--out", str(tmp_path), "--deadline-min", "0.1"])  # 6 s
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert [(r["item"], r["status"], r["limit_s"]) for r in rows] == [("first", "timeout", 3), ("second", "timeout", 2)]
+    assert [(r["item"], r["status"]) for r in rows] == [("first", "timeout"), ("second", "timeout")]
+    assert rows[0]["limit_s"] == 4 and rows[1]["limit_s"] == 2
     assert time.monotonic() - t0 < 30
+
+
+def test_an_item_with_a_tail_runs_its_later_steps_after_a_cut_off_first(tmp_path):
+    """The bench item: its report step runs on what a cut-off bench stored; the item says timeout."""
+    slow = [sys.executable, "-c", "import time; time.sleep(300)"]
+    report = [sys.executable, "-c", "print('report ran')"]
+    r = gv.run_item(replace(item("bench", 6, slow, report), tail_s=3), ctx(tmp_path))
+    assert r["status"] == "timeout" and r["rc"] == 124
+    assert "report ran" in (tmp_path / "bench.log").read_text()
+    assert r["wall_s"] < 6 + 5
+    # Without a tail the later step does not run.
+    r = gv.run_item(item("plain", 2, slow, report), ctx(tmp_path))
+    assert r["status"] == "timeout" and "report ran" not in (tmp_path / "plain.log").read_text()
