@@ -61,6 +61,53 @@ def test_call_files_are_read_once_and_checked(tmp_path):
     assert not os.path.exists(path)  # deleted once read
 
 
+def test_a_mapped_read_gives_the_same_record_refuses_links_and_deletes_the_file(tmp_path):
+    """The reference's files are mapped (no copy); the checks are those of a full read."""
+    from torch.utils.serialization import config
+
+    import cudal1.judge.worker  # noqa: F401 - the worker writes its files without a zip checksum
+
+    assert config.save.compute_crc32 is False
+    x = torch.randn(64, 33)
+    path = p.call_file(str(tmp_path), "r0", 0)
+    torch.save(_record(out64=[x.double()]) | {"leaves": [x]}, path)
+    rec = read_call(path, str(tmp_path), mmap=True)
+    assert torch.equal(rec.leaves[0], x) and torch.equal(rec.out64[0], x.double())
+    assert not os.path.exists(path)
+    other = tmp_path / "judge"
+    other.mkdir()
+    torch.save(_record(), other / "expected.pt")
+    link = p.call_file(str(tmp_path), "r1", 0)
+    os.symlink(other / "expected.pt", link)
+    with pytest.raises(p.ProtocolError, match="link"):
+        read_call(link, str(tmp_path), mmap=True)
+    path = p.call_file(str(tmp_path), "r2", 0)
+    with open(path, "wb") as f:
+        f.write(b"\x80\x04garbage")
+    with pytest.raises(p.ProtocolError, match="unreadable"):
+        read_call(path, str(tmp_path), mmap=True)
+
+
+def test_only_sources_with_kernels_of_their_own_are_profiled():
+    """The profiler's start-up (4.7 s on an H200 host) is paid where the ghost-kernel check needs
+    it, or for every candidate when asked (cudal1 eval)."""
+    from dataclasses import replace
+
+    from cudal1.judge import Judge, JudgeConfig
+
+    plain = "class ModelNew(torch.nn.Module):\n    def forward(self, x):\n        return x * 2\n"
+    triton_src = "import triton\n@triton.jit\ndef k(x_ptr):\n    pass\n" + plain
+    cuda_src = 'src = """__global__ void scale(float* x) {}"""\n' + plain
+    judge = Judge("cpu")
+    assert not judge.profiles(triton_src)  # no profiler on a CPU
+    judge.device = "cuda:0"
+    assert judge.profiles(triton_src) and judge.profiles(cuda_src) and not judge.profiles(plain)
+    judge.config = replace(judge.config, profile_every_candidate=True)
+    assert judge.profiles(plain)
+    judge.config = replace(judge.config, profile_kernels=False)
+    assert not judge.profiles(triton_src)
+
+
 def test_links_foreign_folders_and_bad_contents_are_refused(tmp_path):
     folder, other = tmp_path / "work", tmp_path / "judge"
     folder.mkdir()

@@ -47,7 +47,8 @@ def run(args) -> int:
     task = task_or_usage_error(args.reference, size=size_or_default(args, args.reference), suite=args.suite)
     device = device_or_usage_error(args.device)
     try:
-        config = JudgeConfig(**flag_values(args, JudgeConfig, JUDGE_FLAGS))
+        # One evaluation: its kernel list is worth the profiler's start-up whatever the source declares.
+        config = JudgeConfig(**flag_values(args, JudgeConfig, JUDGE_FLAGS), profile_every_candidate=True)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if not args.json:

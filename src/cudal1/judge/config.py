@@ -41,7 +41,8 @@ class JudgeConfig:
                                  choices=("auto", "on", "off"))
     # --- caching -------------------------------------------------------------------------
     cache_dir: str = _f("", "Where builds are cached (and the reference's private folders live while an evaluation runs); '' = ~/.cache/cudal1.")
-    profile_kernels: bool = _f(True, "On CUDA, list the kernels the candidate launched (torch.profiler).")
+    profile_kernels: bool = _f(True, "On CUDA, list the kernels the candidate launched (torch.profiler) when it declares CUDA or Triton kernels of its own (the ghost-kernel check needs the list); every candidate with profile_every_candidate.")
+    profile_every_candidate: bool = _f(False, "Also profile candidates that declare no kernel of their own (their kernel list in the verdict; cudal1 eval does). Each such process loads CUPTI while it starts: 4.7 s of start-up on an H200 host, which a batch waits for.")
     best_speedup: float | None = _f(None, "Best speedup seen so far for this task (for re-measurement).")
     allow_lower_precision: bool = _f(False, "Accept candidates that compute in TF32/fp16/bf16 (still reported as warn).")
 

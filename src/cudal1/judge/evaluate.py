@@ -40,6 +40,11 @@ KERNEL_DECL_RE = re.compile(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?
 TRITON_DECL_RE = re.compile(r"@triton\.jit[^\n]*\n(?:\s*@[^\n]*\n)*\s*def\s+(\w+)")
 
 
+def declared_kernels(source: str) -> set[str]:
+    """The CUDA (``__global__``) and Triton (``@triton.jit``) kernels a source defines."""
+    return set(KERNEL_DECL_RE.findall(source)) | set(TRITON_DECL_RE.findall(source))
+
+
 @dataclass
 class _Slot:
     """A started candidate process and its own working folder."""
@@ -86,7 +91,8 @@ class Judge:
     # --- candidate processes -------------------------------------------------------------------
     def _start_slot(self, source: str, device: str) -> _Slot:
         work = tempfile.mkdtemp(prefix="cudal1-eval-")
-        proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device, measures=True))
+        proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device, measures=True,
+                                        profiles=self.profiles(source)))
         slot = _Slot(_slot_key(source, device), work, proc)
         try:
             proc.start()
@@ -144,15 +150,24 @@ class Judge:
         d.mkdir(parents=True, exist_ok=True)
         return str(d)
 
-    def _spec(self, role: str, work_dir: str, build_dir: str, device: str | None = None, measures: bool = False) -> WorkerSpec:
+    def profiles(self, source: str) -> bool:
+        """Whether a candidate's kernels are listed (a profiler pass): on CUDA, for a source that
+        declares kernels of its own, or for every source with ``profile_every_candidate``."""
+        c = self.config
+        return (self.device.startswith("cuda") and c.profile_kernels
+                and (c.profile_every_candidate or bool(declared_kernels(source))))
+
+    def _spec(self, role: str, work_dir: str, build_dir: str, device: str | None = None, measures: bool = False,
+              profiles: bool = False) -> WorkerSpec:
         """``measures``: the process will be measured on the device (not a build), so it pays the
-        device's start-up while it starts (`worker.warm_device`)."""
+        device's start-up while it starts (`worker.warm_device`); ``profiles``: its kernels will
+        be listed, so it also loads the profiler then."""
         c = self.config
         return WorkerSpec(role=role, device=device or self.device, work_dir=work_dir, build_dir=build_dir,
                           sandbox_level=self.sandbox_level, threads=self.threads, cpu_time_limit_s=c.cpu_time_limit_s,
                           file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb,
                           hidden=(str(cache_root(c)),), warm_device=measures,
-                          warm_profiler=measures and role == "candidate" and c.profile_kernels)
+                          warm_profiler=measures and profiles)
 
     def reference_spec(self, folder: str, device: str) -> WorkerSpec:
         """The trusted reference's process: its own process group, not sandboxed, writing into a
@@ -291,7 +306,7 @@ class Judge:
                 raise Stop("rejected", error="the reference's process could not be restored: " + "; ".join(left))
 
     def check_ghost_kernels(self, source: str, run: Evidence):
-        declared = set(KERNEL_DECL_RE.findall(source)) | set(TRITON_DECL_RE.findall(source))
+        declared = declared_kernels(source)
         if not declared or not run.kernels:
             return
         names = " ".join(k["name"] for k in run.kernels)

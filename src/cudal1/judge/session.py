@@ -210,7 +210,9 @@ class Measurement:
 
     def read(self, folder: str, name: str, k: int, who: str) -> CallRecord:
         try:
-            return read_call(call_file(folder, name, k), folder)
+            # The reference's files are mapped where the candidate cannot reach its folder.
+            private = who == "reference" and sandbox.hides_cache(self.judge.sandbox_level)
+            return read_call(call_file(folder, name, k), folder, mmap=private)
         except ProtocolError as e:
             if who == "reference":
                 raise RuntimeError(f"the reference's output file could not be read: {e}") from None
@@ -456,7 +458,7 @@ class Measurement:
             self.run.add("untimed-work", message)
 
     def profile(self):
-        if not (self.device.startswith("cuda") and self.config.profile_kernels):
+        if not self.judge.profiles(self.source):
             return
         reply, _ = self.ask(Profile(self.seeds.warmup_seed, 3), self.left())
         self.run.kernels = [{"name": k.name, "share": k.share, "calls": k.calls} for k in reply.kernels]

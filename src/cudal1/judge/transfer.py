@@ -49,8 +49,13 @@ class CallRecord:
 _INFO_FIELDS = {"kind": str, "type": str, "exact": bool, "device": str, "value": str, "error": str, "aliases": str}
 
 
-def read_call(path: str, folder: str, keep: bool = False) -> CallRecord:
-    """Load and validate the call file at ``path`` (which must lie directly in ``folder``)."""
+def read_call(path: str, folder: str, keep: bool = False, mmap: bool = False) -> CallRecord:
+    """Load and validate the call file at ``path`` (which must lie directly in ``folder``).
+
+    ``mmap``: map the file instead of reading it (no copy; for a 256 MB output a third of the
+    read's time on a CPU). Only for a folder no untrusted process can write: a mapped file's
+    pages change when the file does, after the read has returned. The candidate's files are read
+    in full at once."""
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(folder):
         raise ProtocolError(f"{path}: not in the worker's folder")
     try:
@@ -63,7 +68,9 @@ def read_call(path: str, folder: str, keep: bool = False) -> CallRecord:
             raise ProtocolError(f"{os.path.basename(path)}: not a regular file of a sane size")
         with os.fdopen(fd, "rb", closefd=False) as f:
             try:
-                raw = torch.load(f, weights_only=True, map_location="cpu")
+                # The path of the descriptor opened above (checked not to be a link), for mmap.
+                src = f"/proc/self/fd/{fd}" if mmap else f
+                raw = torch.load(src, weights_only=True, map_location="cpu", mmap=mmap)
             except Exception as e:  # noqa: BLE001 - any unreadable file is the worker's fault
                 raise ProtocolError(f"{os.path.basename(path)}: unreadable ({type(e).__name__}: {str(e)[:200]})") from None
     finally:
