@@ -61,8 +61,17 @@ def main() -> None:
         t0 = time.monotonic()
         with Progress(transient=True) as progress:
             bar = progress.add_task(f"pass {n + 1}", total=len(jobs))
-            verdicts = judge.evaluate_many(jobs, build_workers=a.build_workers,
-                                           on_result=lambda i, v: (progress.advance(bar), report_one(progress, tasks[i], v)))
+            done: dict[str, dict] = {}
+
+            def on_result(i, v, t0=t0, done=done):
+                progress.advance(bar)
+                report_one(progress, tasks[i], v)
+                done[tasks[i].id] = v.to_record()
+                wall = time.monotonic() - t0  # a pass cut off still says what it judged, and how fast
+                write_json(a.json, not a.no_prestart, passes + [{"wall_s": wall, "per_hour": len(done) / wall * 3600,
+                                                                 "verdicts": done, "partial": True}])
+
+            verdicts = judge.evaluate_many(jobs, build_workers=a.build_workers, on_result=on_result)
         wall = time.monotonic() - t0
         per_hour = len(jobs) / wall * 3600
         counts = Counter(v.verdict for v in verdicts)

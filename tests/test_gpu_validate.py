@@ -150,3 +150,13 @@ def test_an_item_with_a_tail_runs_its_later_steps_after_a_cut_off_first(tmp_path
     # Without a tail the later step does not run.
     r = gv.run_item(item("plain", 2, slow, report), ctx(tmp_path))
     assert r["status"] == "timeout" and "report ran" not in (tmp_path / "plain.log").read_text()
+
+
+def test_pytest_summary_of_a_run_cut_off_counts_the_result_lines():
+    """cuda_tests and corpus were cut off at their limits on an H200 with no summary line: the -v
+    lines still say what passed and what failed."""
+    log = ("tests/test_a.py::test_one PASSED [ 10%]\n[gw1] [ 50%] FAILED tests/test_b.py::test_two\n"
+           "[gw0] [ 60%] PASSED tests/test_b.py::test_three\n[gw0] [ 70%] SKIPPED tests/test_b.py::test_four\n")
+    text, numbers = gv.pytest_summary(None, log)
+    assert (numbers["passed"], numbers["failed"], numbers["skipped"]) == (2, 1, 1)
+    assert numbers["failed_tests"] == ["tests/test_b.py::test_two"] and "failed: test_two" in text
