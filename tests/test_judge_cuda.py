@@ -185,3 +185,30 @@ class ModelNew(nn.Module):
         return self.static_y.clone()
 """, judge_cache)
     assert v.verdict == "accepted", v.to_record()
+
+
+DROPOUT = """
+import torch, torch.nn as nn, torch.nn.functional as F
+N = 1 << 20
+class Model(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, 0.5, True) + 1.0
+def get_inputs():
+    return [torch.randn(N)]
+def get_init_inputs():
+    return []
+"""
+
+
+def test_stochastic_forward_sees_the_references_rng_through_the_spacer(judge_cache):
+    """The spacer's matrix products before each timed call come from a private generator: a
+    candidate drawing random numbers in forward gets the same stream as the reference in every
+    timed call (a burst drawn from the global RNG would shift the candidate's first timed call)."""
+    v = run(DROPOUT, """
+import torch, torch.nn as nn, torch.nn.functional as F
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, 0.5, True) + 1.0
+""", judge_cache)
+    assert v.verdict == "accepted" and "stochastic-reference" in v.finding_ids(), v.to_record()
+    assert "timed-output-mismatch" not in v.finding_ids()
