@@ -31,20 +31,42 @@ def _order(verdict) -> list[str]:
 
 
 @pytest.mark.parametrize("sandbox,overlaps", [("strict", True), ("off", False)])
-def test_trials_overlap_from_the_second_evaluation_where_the_cache_is_hidden(judge_cache, sandbox, overlaps):
+def test_trials_overlap_from_the_second_evaluation_where_the_cache_is_hidden(tmp_path, sandbox, overlaps):
     task = make_task(RELU_TASK)
-    try:
-        judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, sandbox=sandbox))
+    try:  # a cache of its own: no earlier judge has recorded this task's output size
+        judge = Judge("cpu", JudgeConfig.quick(cache_dir=str(tmp_path), sandbox=sandbox))
     except ValueError as e:  # no bubblewrap here
         pytest.skip(str(e))
     first, wrong, partial, good = (judge.evaluate(task, s) for s in (GOOD, WRONG, PARTIAL, GOOD))
     key = judge.reference_key(task)
-    assert judge.output_bytes[key] == 256 * 256 * 4  # RELU_TASK's float32 output
+    assert judge.output_bytes.get(key) == 256 * 256 * 4  # RELU_TASK's float32 output
     assert _order(first) == ["reference_trials", "candidate_trials"]  # the output size is not known yet
     later = ["candidate_trials", "reference_trials"] if overlaps else ["reference_trials", "candidate_trials"]
     assert _order(wrong) == _order(good) == later
     assert (first.verdict, wrong.verdict, good.verdict) == ("accepted", "incorrect", "accepted")
     assert partial.verdict in ("incorrect", "rejected"), partial.to_record()
+
+
+def test_a_later_judge_on_the_same_cache_overlaps_from_its_first_evaluation(tmp_path):
+    """The output size is kept in the judge's cache (hidden from candidates), so the next run on
+    this machine (a bench re-run, the optimizer's next task list) gains from a task's first
+    evaluation; the poison it sizes still catches unwritten output memory."""
+    task = make_task(RELU_TASK)
+    try:
+        config = JudgeConfig.quick(cache_dir=str(tmp_path), sandbox="strict")
+        assert Judge("cpu", config).evaluate(task, GOOD).verdict == "accepted"
+    except ValueError as e:  # no bubblewrap here
+        pytest.skip(str(e))
+    later = Judge("cpu", config)
+    assert later.output_bytes.get(later.reference_key(task)) == 256 * 256 * 4
+    good, partial = later.evaluate(task, GOOD), Judge("cpu", config).evaluate(task, PARTIAL)
+    assert _order(good) == _order(partial) == ["candidate_trials", "reference_trials"]
+    assert good.verdict == "accepted" and partial.verdict in ("incorrect", "rejected"), partial.to_record()
+    # An unreadable table costs only the overlap.
+    (tmp_path / "output_bytes.json").write_text("{not json")
+    fresh = Judge("cpu", config)
+    assert fresh.output_bytes.get(fresh.reference_key(task)) is None
+    assert _order(fresh.evaluate(task, GOOD)) == ["reference_trials", "candidate_trials"]
 
 
 @pytest.mark.parametrize("broken", [INIT_FAILS, FORWARD_FAILS], ids=["init", "forward"])

@@ -29,7 +29,7 @@ from .device import device_name, free_cores, resolve_device
 from .pace import best_pace, measure_pace
 from .process import WorkerProcess, WorkerSpec
 from .protocol import ERROR_VERDICTS, Setup
-from .reference import cache_root
+from .reference import OutputSizes, cache_root
 from .stats import contains_one
 from .session import INCORRECT_IDS, Evidence, Measurement, Stop, Timing
 from .verdict import KernelShare, Verdict, VerdictDetails
@@ -83,10 +83,11 @@ class Judge:
         self._upcoming: tuple[Task, str] | None = None
         self._spare_ref: WorkerProcess | None = None  # the next task's reference process, started ahead
         self._spare: _Slot | None = None
-        # The reference's output bytes per reference_key, from its trials: a later evaluation of
-        # the same task sizes the candidate's allocator poison from it without waiting for the
-        # reference, so both sides run their trials at once.
-        self.output_bytes: dict[tuple, int] = {}
+        # The reference's output bytes per reference_key, from its trials (kept in the cache): a
+        # later evaluation of the same task, in this judge or a later one, sizes the candidate's
+        # allocator poison from it without waiting for the reference, so both sides run their
+        # trials at once.
+        self.output_bytes = OutputSizes(cache_root(self.config) / "output_bytes.json")
 
     # --- candidate processes -------------------------------------------------------------------
     def _start_slot(self, source: str, device: str) -> _Slot:

@@ -8,6 +8,7 @@ and their files deleted at once.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,47 @@ PARAM_PROBES = ("reinit", "scale")
 
 def cache_root(config: JudgeConfig) -> Path:
     return Path(config.cache_dir or os.environ.get("CUDAL1_CACHE") or Path.home() / ".cache" / "cudal1")
+
+
+class OutputSizes:
+    """The reference's output bytes per reference key (`Judge.reference_key`), kept in a small
+    JSON file in the judge's cache, which the sandbox hides from candidates: a judge that knows a
+    task's output size sizes the candidate's allocator poison without waiting for the
+    reference's trials, so both sides run them at once, from a task's first evaluation in a
+    later run on this machine too. A file that cannot be read or written costs only that."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._table: dict[str, int] | None = None
+
+    def _loaded(self) -> dict[str, int]:
+        if self._table is None:
+            try:
+                raw = json.loads(self.path.read_text()) if self.path.exists() else {}
+            except (OSError, ValueError):
+                raw = {}
+            self._table = {k: v for k, v in raw.items() if isinstance(v, int) and v >= 0} if isinstance(raw, dict) else {}
+        return self._table
+
+    @staticmethod
+    def _key(key: tuple) -> str:
+        return "|".join(map(str, key))
+
+    def get(self, key: tuple) -> int | None:
+        return self._loaded().get(self._key(key))
+
+    def __setitem__(self, key: tuple, nbytes: int) -> None:
+        table = self._loaded()
+        if table.get(self._key(key)) == nbytes:
+            return
+        table[self._key(key)] = int(nbytes)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(table, indent=0))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
 
 
 def _r() -> int:
