@@ -298,7 +298,9 @@ class Worker:
                 info.append({"kind": "value", "type": type(leaf).__name__, "exact": False, "device": "",
                              "value": repr(leaf)[:200], "error": "", "aliases": ""})
         record = {"leaves": tensors, "info": info, "structure": structure(out)}
-        if previous_out is not None:
+        # The previous call's output read again: the parent checks the candidate's (storage reused
+        # for a later output); the trusted reference's copy would only be written and thrown away.
+        if previous_out is not None and self.role != "reference":
             record["previous"] = [x.detach().to("cpu") if isinstance(x, torch.Tensor) and type(x) is torch.Tensor else None
                                   for x in leaves(previous_out)]
         record.update(extra or {})
