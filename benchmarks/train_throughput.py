@@ -129,6 +129,8 @@ def main() -> int:
     def record(stage: str, data: dict):
         report["stages"][stage] = data
         print(f"[{stage}] " + json.dumps(data), flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # after every stage: a run cut off keeps it
+        Path(args.out).write_text(json.dumps(report, indent=2, default=str))
 
     if missing("transformers", "tokenizers"):
         for s in stages:
