@@ -298,9 +298,7 @@ class Worker:
                 info.append({"kind": "value", "type": type(leaf).__name__, "exact": False, "device": "",
                              "value": repr(leaf)[:200], "error": "", "aliases": ""})
         record = {"leaves": tensors, "info": info, "structure": structure(out)}
-        # The previous call's output read again: the parent checks the candidate's (storage reused
-        # for a later output); the trusted reference's copy would only be written and thrown away.
-        if previous_out is not None and self.role != "reference":
+        if previous_out is not None:
             record["previous"] = [x.detach().to("cpu") if isinstance(x, torch.Tensor) and type(x) is torch.Tensor else None
                                   for x in leaves(previous_out)]
         record.update(extra or {})
@@ -507,7 +505,11 @@ class Worker:
                     same = all(_same(a, b) for a, b in zip(leaves(out), leaves(again)) if isinstance(a, torch.Tensor))
                     other_same = all(_same(a, b) for a, b in zip(leaves(out), leaves(other)) if isinstance(a, torch.Tensor))
                     stochastic, nondeterministic = same and not other_same, not same
-            self.write(self.output_file(out, given, self.own_storages(), previous_out, extra), t.name, 0)
+            # The previous trial's output read again: the parent checks the candidate's (storage reused
+            # for a later output); the trusted reference's copy would only be written and thrown away.
+            # (Timed rounds keep it on both sides: their harness work is compared, see untimed_work.)
+            again = previous_out if self.role != "reference" else None
+            self.write(self.output_file(out, given, self.own_storages(), again, extra), t.name, 0)
             self.restore(saved)
             previous, previous_out = given, out
             del keep
