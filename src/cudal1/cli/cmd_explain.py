@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         components = components_from_source(source)
     rules = "cudal1 rules candidate" in source[:300] or (stored is not None and stored.policy == "rules")
     regenerate = rules_regenerator(device) if components and rules else None
-    config = JudgeConfig.quick() if args.quick else JudgeConfig()
+    # The kernel lists are run evidence for the tags: every candidate is profiled, whatever it declares.
+    config = JudgeConfig.quick(profile_every_candidate=True) if args.quick else JudgeConfig(profile_every_candidate=True)
 
     with console.status(f"judging {path.name} and its ablations on {device} ..."):
         ex = explain_candidate(task, source, device=device, config=config, components=components, regenerate=regenerate)
