@@ -378,9 +378,13 @@ def test_reference_runs_live_and_leaves_nothing_in_the_cache(tmp_path):
     v2 = judge(RELU_TASK, GOOD, cache, remeasure_threshold_l1=1e9)
     assert v1.verdict == v2.verdict == "accepted"
     assert v1.details.ref_times_ms != v2.details.ref_times_ms  # timed again, in this run
-    # Kept: builds, and pace.json (the machine's best pace, nothing about any evaluation).
-    leftovers = [p for p in Path(cache).rglob("*") if p.is_file() and "builds" not in p.parts and p.name != "pace.json"]
+    # Kept: builds, pace.json (the machine's best pace) and output_bytes.json (each task's output
+    # size): nothing about any evaluation's seeds, inputs or values.
+    kept = ("pace.json", "output_bytes.json")
+    leftovers = [p for p in Path(cache).rglob("*") if p.is_file() and "builds" not in p.parts and p.name not in kept]
     assert not leftovers, leftovers
+    sizes = json.loads((Path(cache) / "output_bytes.json").read_text())
+    assert list(sizes.values()) == [256 * 256 * 4]  # RELU_TASK's float32 output, one number
 
 
 def test_untimed_work_is_measured_against_the_reference_overhead():
