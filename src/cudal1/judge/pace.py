@@ -10,13 +10,12 @@ the tasks.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import torch
 
 from ..tasks.runtime import time_callable
+from .reference import read_cache_table, write_cache_table
 
 _CPU = {"n": 256, "elems": 1 << 22}
 _CUDA = {"n": 2048, "elems": 1 << 25}
@@ -58,22 +57,11 @@ LOADED_FACTOR = 1.3
 def best_pace(path: Path, key: str, now_ms: float) -> float:
     """The fastest pace recorded under ``key`` in ``path`` (a small JSON file), updated with
     ``now_ms``. A file that cannot be read or written costs only the comparison."""
-    try:
-        table = json.loads(path.read_text()) if path.exists() else {}
-        if not isinstance(table, dict):
-            table = {}
-    except (OSError, ValueError):
-        table = {}
+    table = read_cache_table(path)
     best = min(float(table.get(key, now_ms)), now_ms)
     if best != table.get(key):
         table[key] = best
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(table, indent=1))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        write_cache_table(path, table)
     return best
 
 

@@ -25,6 +25,28 @@ def cache_root(config: JudgeConfig) -> Path:
     return Path(config.cache_dir or os.environ.get("CUDAL1_CACHE") or Path.home() / ".cache" / "cudal1")
 
 
+def read_cache_table(path: Path) -> dict:
+    """A small JSON table the judge keeps in its cache (`pace.json`, `output_bytes.json`); empty
+    when the file is missing or unreadable (such a table only saves work)."""
+    try:
+        table = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def write_cache_table(path: Path, table: dict) -> None:
+    """Replace the table at ``path`` at once (a reader never sees half a file); a file that
+    cannot be written costs only what it would have saved."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 class OutputSizes:
     """The reference's output bytes per reference key (`Judge.reference_key`), kept in a small
     JSON file in the judge's cache, which the sandbox hides from candidates: a judge that knows a
@@ -38,11 +60,7 @@ class OutputSizes:
 
     def _loaded(self) -> dict[str, int]:
         if self._table is None:
-            try:
-                raw = json.loads(self.path.read_text()) if self.path.exists() else {}
-            except (OSError, ValueError):
-                raw = {}
-            self._table = {k: v for k, v in raw.items() if isinstance(v, int) and v >= 0} if isinstance(raw, dict) else {}
+            self._table = {k: v for k, v in read_cache_table(self.path).items() if isinstance(v, int) and v >= 0}
         return self._table
 
     @staticmethod
@@ -57,13 +75,7 @@ class OutputSizes:
         if table.get(self._key(key)) == nbytes:
             return
         table[self._key(key)] = int(nbytes)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(table, indent=0))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        write_cache_table(self.path, table)
 
 
 def _r() -> int:

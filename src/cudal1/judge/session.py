@@ -143,6 +143,9 @@ class Measurement:
         self.seeds = Seeds.fresh(self.config)
         self.stages: dict[str, float] = run.details.setdefault("stage_s", {})
         self.ref_ok = False
+        # The candidate cannot reach the judge's cache, where the reference's folder lies: its
+        # files may be mapped, and both sides may run their trials at once.
+        self.cache_hidden = sandbox.hides_cache(judge.sandbox_level)
         self._mark = time.monotonic()
 
     def stage(self, name: str):
@@ -210,9 +213,7 @@ class Measurement:
 
     def read(self, folder: str, name: str, k: int, who: str) -> CallRecord:
         try:
-            # The reference's files are mapped where the candidate cannot reach its folder.
-            private = who == "reference" and sandbox.hides_cache(self.judge.sandbox_level)
-            return read_call(call_file(folder, name, k), folder, mmap=private)
+            return read_call(call_file(folder, name, k), folder, mmap=who == "reference" and self.cache_hidden)
         except ProtocolError as e:
             if who == "reference":
                 raise RuntimeError(f"the reference's output file could not be read: {e}") from None
@@ -276,7 +277,7 @@ class Measurement:
         # Both sides at once (stage_s: the candidate's, then the rest of the reference's) once the
         # task's output size is known, and only where the candidate cannot see the reference's
         # output files, which exist until the parent has read them.
-        known = self.judge.output_bytes.get(key) if sandbox.hides_cache(self.judge.sandbox_level) else None
+        known = self.judge.output_bytes.get(key) if self.cache_hidden else None
         if known is not None:
             self.ask(Trials(trials, _poison_bytes(known), pairs), self.left())
             self.stage("candidate_trials")
