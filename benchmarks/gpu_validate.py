@@ -232,7 +232,7 @@ def optimize_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
 
 def noise_steps(ctx: Ctx) -> Steps:
     args = (["--size", "smoke", "--quick", "--n", "2", "--tasks", "level1/19_Swish"] if ctx.cpu
-            else ["--n", "3", "--tasks", "level1/22_Softmax,level2/1"])
+            else ["--n", "3", "--tasks", "level1/22_Softmax"])
     yield [PY, str(ROOT / "benchmarks/judge_noise.py"), "--device", ctx.device, "--json", str(ctx.out / "noise.json"), *args]
 
 
@@ -364,11 +364,11 @@ ITEMS = [
     Item("accuracy", 480, "benchmarks/judge_accuracy.py on 6 rungs: the judge's clock against do_bench and an event loop",
          accuracy_steps, accuracy_summary, share_s=120),
     Item("throughput", 480, "benchmarks/judge_throughput.py: KernelBench level 1, 6 tasks, every 3rd a CUDA "
-         "extension, 2 passes", throughput_steps, throughput_summary, share_s=190),
+         "extension, 2 passes", throughput_steps, throughput_summary, share_s=170),
     Item("optimize", 600, f"benchmarks/optimize_suite.py --budget 2 on {OPTIMIZE_TASKS}", optimize_steps,
          optimize_summary, share_s=300),
-    Item("noise", 360, "benchmarks/judge_noise.py --n 3 on two tasks: exact copies, their intervals must contain 1.0",
-         noise_steps, noise_summary, share_s=60),
+    Item("noise", 360, "benchmarks/judge_noise.py --n 3 on level1/22: exact copies, their intervals must contain 1.0",
+         noise_steps, noise_summary, share_s=80),
     Item("bench", 600, f"cudal1 bench of ten built-in tasks against {BASELINES}, then the HTML report",
          bench_steps, bench_summary, share_s=240, tail_s=45),
     Item("explain", 420, "cudal1 explain on two of optimize's best candidates", explain_steps, explain_summary,
