@@ -57,6 +57,14 @@ def busy_processes(count: int):
 DEFAULT_TASKS = "level1/1_Square_Matmul,level1/22_Softmax,level2/1,level3/1"  # built-in suite ids
 
 
+def _row(task, kind: str, busy: int, vs: list) -> dict:
+    return {"task": task.id, "kind": kind, "busy": busy,
+            "verdicts": [{k: v.to_json()[k] for k in ("verdict", "speedup", "speedup_ci", "ref_cv", "candidate_cv",
+                                                      "floor_ms", "ref_ms", "candidate_ms")}
+                         | {"findings": v.finding_ids()} for v in vs],
+            "median_speedup": statistics.median([v.speedup for v in vs if v.speedup] or [0.0])}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=DEFAULT_TASKS,
@@ -89,7 +97,13 @@ def main() -> int:
         for kind, task, source in jobs:
             src = source or reference_as_candidate(task)
             build = judge.build(task, src)
-            vs = [judge.evaluate(task, src, prebuilt=build) for _ in range(a.n)]
+            vs = []
+            for i in range(a.n):
+                vs.append(judge.evaluate(task, src, prebuilt=build))
+                print(f"{task.id} {kind} [{i + 1}/{a.n}]: {vs[-1].speedup_text() or vs[-1].verdict} "
+                      f"({vs[-1].eval_s or 0:.1f} s)", flush=True)
+                if a.json:  # after every evaluation: a run cut off keeps what it measured
+                    Path(a.json).write_text(json.dumps(rows + [_row(task, kind, a.busy, vs)], indent=1))
             cis = [v.speedup_ci for v in vs]
             if kind == "copy":
                 bad = sum(1 for ci in cis if ci is None or not ci[0] <= 1.0 <= ci[1])
@@ -102,13 +116,7 @@ def main() -> int:
             cells = " ".join(v.speedup_text() or v.verdict for v in vs)
             cvs = " ".join(f"{v.ref_cv or 0:.2f}/{v.candidate_cv or 0:.2f}" for v in vs)
             table.add_row(task.id, kind, cells, cvs, check)
-            rows.append({"task": task.id, "kind": kind, "busy": a.busy,
-                         "verdicts": [{k: v.to_json()[k] for k in ("verdict", "speedup", "speedup_ci", "ref_cv", "candidate_cv",
-                                                                   "floor_ms", "ref_ms", "candidate_ms")}
-                                      | {"findings": v.finding_ids()} for v in vs],
-                         "median_speedup": statistics.median([v.speedup for v in vs if v.speedup] or [0.0])})
-            if a.json:  # after every candidate: a run cut off keeps what it measured
-                Path(a.json).write_text(json.dumps(rows, indent=1))
+            rows.append(_row(task, kind, a.busy, vs))
     Console().print(table)
     return 1 if failed else 0
 

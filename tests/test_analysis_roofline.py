@@ -146,3 +146,23 @@ def test_gpu_run_evidence_of_a_custom_kernel():
     assert v.accepted, v.to_json()
     hits = {h.id: h for h in find_tags(task, src, v)}
     assert hits["custom-cuda-kernel"].origin == "source+run"
+
+
+def test_baselines_only_run_charts_each_tasks_fastest_baseline():
+    """A bench of baselines alone (no candidate accepted) still puts its tasks on the chart."""
+    from cudal1.analysis.roofline import chart_entries
+    from cudal1.bench.runner import BenchResult
+    from cudal1.bench.stats import TaskResult
+    from cudal1.judge.verdict import Verdict
+
+    task = resolve_task("level1/18_GELU")
+    eager = Verdict("accepted", True, 1.0, 2.0, 2.0, 0.0, (), "Test GPU", "2.x")
+    graph = Verdict("accepted", True, 1.6, 2.0, 1.25, 0.0, (), "Test GPU", "2.x")
+    broken = Verdict("runtime_error", False, None, 2.0, None, 0.0, (), "Test GPU", "2.x")
+    result = BenchResult(run_id=1, device_name="Test GPU", baselines=("eager", "cuda-graph", "compile"),
+                         results=[TaskResult(task.id, 1, None, {"eager": eager, "cuda-graph": graph, "compile": broken})],
+                         tasks={task.id: task})
+    [(r, label, v)] = chart_entries(result)
+    assert label.endswith("[cuda-graph]") and v is graph
+    with_candidate = BenchResult(1, "Test GPU", ("eager",), [TaskResult(task.id, 1, graph, {"eager": eager})], {task.id: task})
+    assert [label for _, label, _ in chart_entries(with_candidate)] == ["18_GELU"]

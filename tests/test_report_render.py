@@ -224,3 +224,22 @@ def test_histogram_counts_tasks_in_whole_numbers():
         fig = distribution_figure(speedups)
         ticks = fig.axes[0].get_yticks()
         assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_failed_baseline_cell_says_why_on_hover():
+    """A baseline the judge did not accept shows its verdict, and its error or rejecting finding
+    as the cell's title (a compile-reduce-overhead failure on an H200 said only runtime_error)."""
+    from dataclasses import replace
+
+    from cudal1.judge.verdict import VerdictDetails
+
+    crashed = replace(_v("runtime_error", findings=[Finding("crash", "reject", "timed call: overwritten <output>")]),
+                      details=VerdictDetails(error="RuntimeError: accessing tensor output of CUDAGraphs"))
+    built = replace(_v("build_error"), details=VerdictDetails(error="nvcc: error: bad flag"))
+    result = BenchResult(run_id=7, device_name="X", baselines=("eager", "compile-reduce-overhead", "cuda-graph"),
+                         results=[TaskResult("level1/1_A", 1, None, {"eager": _v("accepted", 1.0, ci=(0.9, 1.1)),
+                                                                      "compile-reduce-overhead": crashed,
+                                                                      "cuda-graph": built})])
+    html = render_html(result)
+    assert 'class="runtime_error" title="timed call: overwritten &lt;output&gt;">runtime_error' in html
+    assert 'class="build_error" title="nvcc: error: bad flag">build_error' in html

@@ -449,16 +449,32 @@ def bench_roofline(result, cache_path: Path | None = None) -> dict[str, str]:
 
 
 def bench_roofline_chart(result, path: str | Path, cache_path: Path | None = None) -> Path | None:
-    """The roofline chart of a bench run's accepted candidates (None without cached peaks)."""
+    """The roofline chart of a bench run's accepted candidates (None without cached peaks). A run
+    without accepted candidates (baselines only) charts each task's fastest accepted baseline,
+    labelled with its name, rather than bare roofs."""
     peaks = peaks_for_device_name(result.device_name, cache_path)
     if peaks is None:
         return None
     points = []
-    for r in result.results:
+    for r, label, v in chart_entries(result):
         task = result.tasks.get(r.task_id)
-        if task is not None and r.verdict is not None and r.verdict.accepted and r.verdict.candidate_ms:
+        if task is not None:
             try:
-                points.append(roofline_point(r.task_id.split("/")[-1][:24], task_work(task), r.verdict.candidate_ms, peaks))
+                points.append(roofline_point(label, task_work(task), v.candidate_ms, peaks))
             except Exception:  # noqa: BLE001 - a task whose work cannot be counted is left off the chart
                 continue
     return plot_roofline(points, peaks, path, title=f"Roofline of run {result.run_id}: {peaks.device_name}")
+
+
+def chart_entries(result) -> list[tuple]:
+    """(task result, label, verdict) for each point of a bench run's roofline chart: its accepted
+    candidates, or without any, each task's fastest accepted baseline."""
+    timed = [(r, r.task_id.split("/")[-1][:24], r.verdict) for r in result.results
+             if r.verdict is not None and r.verdict.accepted and r.verdict.candidate_ms]
+    if not timed:
+        for r in result.results:
+            ok = [(kind, v) for kind, v in r.baselines.items() if v.accepted and v.candidate_ms]
+            if ok:
+                kind, v = min(ok, key=lambda kv: kv[1].candidate_ms)
+                timed.append((r, f"{r.task_id.split('/')[-1][:18]} [{kind}]", v))
+    return timed

@@ -119,6 +119,8 @@ def _roofline_extras(result) -> dict:
         return {}
     with tempfile.TemporaryDirectory() as d:
         png = bench_roofline_chart(result, Path(d) / "roofline.png")
-        plots = (Plot("roofline", "Arithmetic intensity of each task against the FLOP/s its candidate achieved, "
+        of = ("its candidate" if any(r.accepted for r in result.results)
+              else "its fastest accepted baseline (no candidate was accepted), named in brackets")
+        plots = (Plot("roofline", f"Arithmetic intensity of each task against the FLOP/s {of} achieved, "
                       "under the measured roofs of this GPU.", base64.b64encode(png.read_bytes()).decode("ascii")),) if png else ()
     return {"roofline": cells, "extra_plots": plots}

@@ -163,8 +163,9 @@ def _speedup_cell(x: float | None, ci: tuple[float, float] | None) -> dict:
 
 
 def _baseline_cell(v) -> dict:
-    if not v.accepted:
-        return {"text": v.verdict, "ci": "", "cls": "", "title": ""}
+    if not v.accepted:  # why, on hover: the first rejecting finding's message, else the error text
+        why = next((f.message for f in v.findings if f.severity == "reject"), "") or (v.details.error or "")
+        return {"text": v.verdict, "ci": "", "cls": v.verdict, "title": why[:600]}
     return _speedup_cell(v.speedup, tuple(v.speedup_ci) if v.speedup_ci else None)
 
 
