@@ -10,6 +10,12 @@ from above by ``reference_ms / roofline_ms``. A plan whose bound is under ``MIN_
 skipped: none of its candidates could be judged meaningfully faster. ``simplify`` removes
 work, so no bound applies to plans that use it.
 
+A plan with ``cudagraph`` also pays for its wrapper: each replay copies the inputs into the
+graph's static buffers and clones the outputs out of its pool, kernels on the same stream as
+the forward, so its time is at least the roofline time plus moving the input and output bytes
+twice more (read and write each). That bounds ``simplify`` plans with a graph as well, and rules
+out graph replay of large memory-bound tasks (on an H200 a fused softmax in a graph ran at 0.21x).
+
 ``MIN_GAIN`` is 1.10 rather than 1.0 because the peaks are measurements (a large copy's
 bandwidth, a large matmul's throughput) that the best kernels can exceed by a few percent.
 
@@ -20,7 +26,7 @@ device at this size. Before the first verdict nothing is skipped.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...analysis.roofline import Peaks, TaskWork, roofline_ms
 
@@ -41,11 +47,20 @@ class Skipped:
 def speedup_bound(components: tuple[str, ...], reference_ms: float, work: TaskWork, peaks: Peaks) -> float | None:
     """The most a plan of ``components`` can gain over a reference taking ``reference_ms``;
     None when no bound applies (the plan removes work, or the roofline is zero)."""
+    copies = graph_copies_ms(work, peaks) if "cudagraph" in components else 0.0
     if "simplify" in components:
-        return None
+        return reference_ms / copies if copies > 0 else None
     precision = next((PRECISION[c] for c in components if c in PRECISION), None)
-    roof = roofline_ms(work, peaks, precision)
+    roof = roofline_ms(work, peaks, precision) + copies
     return reference_ms / roof if roof > 0 else None
+
+
+def graph_copies_ms(work: TaskWork, peaks: Peaks) -> float:
+    """The least time of a graph wrapper's copies: every input into its static buffer and every
+    output cloned out, each read once and written once."""
+    moved = replace(work, matmul_flops=0, conv_flops=0, vector_flops=0, weight_bytes=0,
+                    input_bytes=2 * work.input_bytes, output_bytes=2 * work.output_bytes)
+    return roofline_ms(moved, peaks)
 
 
 def skipped(components: tuple[str, ...], reference_ms: float | None, work: TaskWork | None,
