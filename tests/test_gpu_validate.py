@@ -160,3 +160,17 @@ def test_pytest_summary_of_a_run_cut_off_counts_the_result_lines():
     text, numbers = gv.pytest_summary(None, log)
     assert (numbers["passed"], numbers["failed"], numbers["skipped"]) == (2, 1, 1)
     assert numbers["failed_tests"] == ["tests/test_b.py::test_two"] and "failed: test_two" in text
+
+
+def test_optimize_summary_counts_a_task_nothing_beat_as_the_reference(tmp_path):
+    """The user keeps the reference where no candidate won: 1.0x in the median and mean, not the
+    best loser's 0.63x."""
+    (tmp_path / "optimize").mkdir()
+    (tmp_path / "optimize" / "results.json").write_text(json.dumps({"tasks": [
+        {"task": "level1/12_Diag", "best_text": "50.00x [48.00-53.00]", "best_speedup": 50.0, "beats_reference": True,
+         "wall_s": 86.0},
+        {"task": "level1/23_Softmax", "best_text": "0.63x [0.55-0.66]", "best_speedup": 0.63, "beats_reference": False,
+         "wall_s": 88.0}]}))
+    text, numbers = gv.optimize_summary(ctx(tmp_path), "")
+    assert "median 25.50x, mean 25.50x" in text and "level1/23 0.63x" in text
+    assert [r["speedup"] for r in numbers["tasks"]] == [50.0, 0.63]
