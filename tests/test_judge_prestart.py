@@ -103,3 +103,43 @@ def test_no_second_reference_process_for_the_task_being_judged(tmp_path):
     finally:
         with refpool._lock:
             refpool._busy[key] -= 1
+
+
+def test_a_spare_warms_its_device_only_when_asked(tmp_path):
+    """A process started ahead imports at once but touches the device only on `warm_ahead`
+    (sent after the running evaluation's timing); the next request waits for that warm-up."""
+    from cudal1.judge import protocol
+    from cudal1.judge.process import WorkerProcess, WorkerSpec
+
+    spec = WorkerSpec(role="candidate", device="cpu", work_dir=str(tmp_path / "w"), build_dir=str(tmp_path / "b"),
+                      warm_device=True, defer_warm=True)
+    with WorkerProcess(spec) as proc:
+        assert proc.wait_ready(60)  # imports done, answered before any warm-up
+        proc.warm_ahead()
+        assert proc.pending is not None and proc.pending.name == "WarmDevice"
+        proc.warm_ahead()  # once only
+        reply, _ = proc.request(protocol.Ping(), 60)  # takes the warm-up's reply first
+        assert isinstance(reply, protocol.Pong) and proc.pending is None
+    plain = WorkerSpec(role="candidate", device="cpu", work_dir=str(tmp_path / "w2"), build_dir=str(tmp_path / "b2"),
+                       warm_device=True)
+    with WorkerProcess(plain) as proc:
+        proc.warm_ahead()  # warmed at start: nothing to send
+        assert proc.pending is None and proc.wait_ready(60)
+
+
+def test_batch_spares_defer_their_warm_up_and_judge_alike(judge_cache, monkeypatch):
+    """In a batch the spares start with their warm-up deferred and get it after the timing; the
+    verdicts are those of processes started when needed."""
+    from cudal1.judge.process import WorkerProcess
+
+    asked = []
+    real = WorkerProcess.warm_ahead
+    monkeypatch.setattr(WorkerProcess, "warm_ahead", lambda self: (asked.append((self.spec.role, self.spec.defer_warm)),
+                                                                    real(self))[1])
+    first, second = two_new_tasks("deferred")
+    judge = Judge("cpu", JudgeConfig.quick(cache_dir=judge_cache, prestart_processes="on"))
+    verdicts = judge.evaluate_many([(first, GOOD), (second, ALSO_GOOD)])
+    assert [v.verdict for v in verdicts] == ["accepted", "accepted"], [v.to_record() for v in verdicts]
+    assert [v.details.process_prestarted for v in verdicts] == [False, True]
+    # After the first evaluation's timing: the second job's candidate and its task's reference.
+    assert sorted(asked) == [("candidate", True), ("reference", True)]

@@ -83,6 +83,7 @@ class Judge:
         self._upcoming: tuple[Task, str] | None = None
         self._spare_ref: WorkerProcess | None = None  # the next task's reference process, started ahead
         self._spare: _Slot | None = None
+        self._spare_ref_waiting: WorkerProcess | None = None  # that reference once its imports finished
         # The reference's output bytes per reference_key, from its trials (kept in the cache): a
         # later evaluation of the same task, in this judge or a later one, sizes the candidate's
         # allocator poison from it without waiting for the reference, so both sides run their
@@ -90,10 +91,12 @@ class Judge:
         self.output_bytes = OutputSizes(cache_root(self.config) / "output_bytes.json")
 
     # --- candidate processes -------------------------------------------------------------------
-    def _start_slot(self, source: str, device: str) -> _Slot:
+    def _start_slot(self, source: str, device: str, ahead: bool = False) -> _Slot:
+        """``ahead``: a spare for the next job, which warms its device only after the running
+        evaluation's timing (`warm_spares`)."""
         work = tempfile.mkdtemp(prefix="cudal1-eval-")
         proc = WorkerProcess(self._spec("candidate", work, self.build_dir(source), device, measures=True,
-                                        profiles=self.profiles(source)))
+                                        profiles=self.profiles(source), defer_warm=ahead))
         slot = _Slot(_slot_key(source, device), work, proc)
         try:
             proc.start()
@@ -119,14 +122,14 @@ class Judge:
             return
         try:  # the next task's reference too, when its process is not already waiting
             self._spare_ref = refpool.prestart(self.reference_key(self._upcoming[0]), cache_root(self.config) / "live",
-                                               lambda folder: self.reference_spec(folder, self.device))
+                                               lambda folder: self.reference_spec(folder, self.device, ahead=True))
         except OSError as e:
             log.warning("could not start the next reference process ahead: %s", e)
         if self._spare is not None and self._spare.key == _slot_key(self._upcoming[1], self.device):
             return
         self.close()
         try:
-            self._spare = self._start_slot(self._upcoming[1], self.device)
+            self._spare = self._start_slot(self._upcoming[1], self.device, ahead=True)
         except OSError as e:  # the next job then starts its own process, as without a batch
             log.warning("could not start the next candidate's process ahead: %s", e)
 
@@ -159,22 +162,24 @@ class Judge:
                 and (c.profile_every_candidate or bool(declared_kernels(source))))
 
     def _spec(self, role: str, work_dir: str, build_dir: str, device: str | None = None, measures: bool = False,
-              profiles: bool = False) -> WorkerSpec:
+              profiles: bool = False, defer_warm: bool = False) -> WorkerSpec:
         """``measures``: the process will be measured on the device (not a build), so it pays the
         device's start-up while it starts (`worker.warm_device`); ``profiles``: its kernels will
-        be listed, so it also loads the profiler then."""
+        be listed, so it also loads the profiler then; ``defer_warm``: that start-up waits for
+        `WorkerProcess.warm_ahead` (a process started beside another evaluation's timing)."""
         c = self.config
         return WorkerSpec(role=role, device=device or self.device, work_dir=work_dir, build_dir=build_dir,
                           sandbox_level=self.sandbox_level, threads=self.threads, cpu_time_limit_s=c.cpu_time_limit_s,
                           file_size_limit_mb=c.file_size_limit_mb, max_processes=c.max_processes, memory_limit_gb=c.memory_limit_gb,
                           hidden=(str(cache_root(c)),), warm_device=measures,
-                          warm_profiler=measures and profiles)
+                          warm_profiler=measures and profiles, defer_warm=measures and defer_warm)
 
-    def reference_spec(self, folder: str, device: str) -> WorkerSpec:
+    def reference_spec(self, folder: str, device: str, ahead: bool = False) -> WorkerSpec:
         """The trusted reference's process: its own process group, not sandboxed, writing into a
         private folder inside the judge's cache (hidden from candidates); kept warm between
-        evaluations of the same task (`refpool`)."""
-        return self._spec("reference", folder, folder, device, measures=True)
+        evaluations of the same task (`refpool`). ``ahead``: started for the next job (see
+        `_start_slot`)."""
+        return self._spec("reference", folder, folder, device, measures=True, defer_warm=ahead)
 
     def setup_request(self, task: Task, source: str, init_seed: int, build_only: bool, device: str | None = None) -> Setup:
         return Setup(device=device or self.device, threads=self.threads, task_source=task.source, size=task.size,
@@ -285,12 +290,25 @@ class Judge:
         return Measurement(self, task, source, run, device, slot).run_all()
 
     def wait_for_spare(self):
-        """The next job's processes must be idle (imports done) before anything is timed."""
+        """The next job's processes must be idle (imports done) before anything is timed. They
+        touch the device only after the timing (`warm_spares`)."""
         if self._spare is not None:
             self._spare.proc.wait_ready(self.config.run_timeout_s)
         spare_ref, self._spare_ref = self._spare_ref, None
         if spare_ref is not None and spare_ref.proc is not None and spare_ref.proc.poll() is None:
             spare_ref.wait_ready(self.config.run_timeout_s)
+            self._spare_ref_waiting = spare_ref
+
+    def warm_spares(self):
+        """Once the running evaluation's timing is done: the next job's processes create their
+        CUDA context (cuBLAS, and the profiler for a candidate whose kernels are listed) while
+        this one profiles, audits and closes, rather than before its timing, where waiting for
+        them cost 3.8-6 s an evaluation on an H200. Whoever takes a process over waits for what
+        is left of its warm-up."""
+        spare_ref, self._spare_ref_waiting = self._spare_ref_waiting, None
+        for proc in (self._spare.proc if self._spare is not None else None, spare_ref):
+            if proc is not None:
+                proc.warm_ahead()
 
     def check_reference_process(self, proc: WorkerProcess, run: Evidence):
         """Before each reference round: nobody reniced, re-pinned, rescheduled or stopped the

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import protocol, sandbox
 
 
+WARM_TIMEOUT_S = 120.0  # a deferred device warm-up (CUDA context, cuBLAS, the profiler's first session)
 WORKER_ENTRY = "import sys, importlib; sys.exit(importlib.import_module('cudal1.judge.worker').main(sys.argv[1:]))"
 
 
@@ -42,6 +43,9 @@ class WorkerSpec:
     hidden: tuple[str, ...] = ()
     warm_device: bool = False  # on CUDA: create the context (and cuBLAS's handle) at start-up
     warm_profiler: bool = False  # with warm_device: also open and close one profiler session
+    # with warm_device: start without touching the device; the warm-up runs on `warm_ahead`'s
+    # request, or before the first other request (a spare started while another evaluation runs)
+    defer_warm: bool = False
 
 
 def _src_root() -> str:
@@ -65,6 +69,8 @@ class WorkerProcess:
         self.sandbox_description = ""
         self.proc: subprocess.Popen | None = None
         self.settings: sandbox.ProcessSettings | None = None
+        self._warming: Pending | None = None  # the deferred warm-up, sent and not yet answered
+        self._warm_sent = False
 
     def __enter__(self) -> "WorkerProcess":
         self.start()
@@ -88,6 +94,8 @@ class WorkerProcess:
         # ``-c`` rather than ``-m``: the worker module must not be ``__main__``, where a candidate
         # could reach it with a plain ``import __main__`` (see worker.main).
         warm = ("warm-profiler" if s.warm_profiler else "warm") if s.warm_device else "-"
+        if s.warm_device and s.defer_warm:
+            warm = "later-" + warm
         cmd = [sandbox.python_exe(), "-c", WORKER_ENTRY, s.role, str(p2c_r), str(c2p_w), s.device, warm]
         cmd, self.sandbox_description = sandbox.wrap_command(cmd, level, [s.work_dir, s.build_dir], s.device, s.hidden,
                                                              seen_at={s.build_dir: seen_build})
@@ -132,8 +140,32 @@ class WorkerProcess:
         anything else on the reply channel."""
         return self.receive(self.send(msg), timeout_s)
 
+    def warm_ahead(self):
+        """Ask a process started with ``defer_warm`` to warm its device now, without waiting: the
+        reply is taken before its next request. Nothing for any other process, or once sent."""
+        s = self.spec
+        if (not (s.warm_device and s.defer_warm) or self._warm_sent or self.pending is not None
+                or self.proc is None or self.proc.poll() is not None):
+            return
+        self._warm_sent = True
+        try:
+            self._warming = self.send(protocol.WarmDevice())
+        except WorkerDied:  # the request that takes the process over reports it
+            self._warming = None
+
+    def _settle_warm(self):
+        """Wait for the deferred warm-up's reply (a failure there shows again in the next request)."""
+        warming, self._warming = self._warming, None
+        try:
+            self.receive(warming, WARM_TIMEOUT_S)
+        except (WorkerDied, WorkerTimeout, protocol.ProtocolError):
+            pass
+
     def send(self, msg) -> Pending:
-        """Send a request without waiting; `receive` waits for its reply. One request at a time."""
+        """Send a request without waiting; `receive` waits for its reply. One request at a time
+        (a deferred warm-up still running is waited for first)."""
+        if self._warming is not None and self.pending is self._warming:
+            self._settle_warm()
         if self.pending is not None:
             raise RuntimeError(f"{type(msg).__name__} sent while {self.pending.name} waits for its reply")
         t0 = time.monotonic()  # before the write: the worker may start before write() returns

@@ -92,6 +92,12 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class WarmDevice:
+    """A process started with its device warm-up deferred (a spare started ahead) pays it now:
+    the judge sends this once the evaluation running beside it has finished timing."""
+
+
+@dataclass(frozen=True)
 class Exit:
     pass
 
@@ -175,9 +181,9 @@ class Profiled:
     findings: tuple[WireFinding, ...] = ()
 
 
-REQUESTS = {c.__name__: c for c in (Setup, Trials, Warmup, TimeRound, Profile, Audit, Ping, Exit)}
+REQUESTS = {c.__name__: c for c in (Setup, Trials, Warmup, TimeRound, Profile, Audit, Ping, WarmDevice, Exit)}
 REPLIES = {c.__name__: c for c in (Failure, Pong, SetupDone, TrialsDone, WarmedUp, RoundDone, Done, Profiled)}
-REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: WarmedUp, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong}
+REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: WarmedUp, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong, WarmDevice: Pong}
 
 # error kind -> (verdict, finding id). A candidate process's failure maps here; the reference's
 # failures are the judge's own errors (they raise).
@@ -307,6 +313,6 @@ def call_file(out_dir: str, name: str, k: int) -> str:
 
 __all__ = [
     "ERROR_VERDICTS", "REPLIES", "REPLY_TO", "REQUESTS", "ProtocolError", "call_file", "decode", "encode",
-    "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled",
+    "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled", "WarmDevice",
     "RoundDone", "Setup", "SetupDone", "TimeRound", "Trials", "TrialSpec", "TrialsDone", "WarmedUp", "Warmup", "WireFinding",
 ]

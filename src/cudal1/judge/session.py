@@ -239,6 +239,7 @@ class Measurement:
             self.judge.wait_for_spare()
             self.stage("wait_next_process")
             times = self.time()
+            self.judge.warm_spares()
             self.profile()
             self.ask(Audit(full=True), self.left())
             self.stage("audit")

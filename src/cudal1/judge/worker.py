@@ -192,6 +192,7 @@ class Worker:
         self.spacer_args: tuple | None = None
         self.spacer_count = 1
         self.lead_ms = 0.0  # the spacer and L2 flush's own length on an otherwise idle device (median)
+        self.deferred_warm: tuple[str, bool] | None = None  # (device, with the profiler): see warm_now
         self.native_threads: int | None = None
         self.harness: dict[str, tuple] = {}
         self.registrations: frozenset[str] = frozenset()
@@ -703,14 +704,26 @@ class Worker:
         return Done()
 
     # --- the loop ----------------------------------------------------------------------------
+    def warm_now(self, req=None):
+        """The device warm-up this process was started without (``later-`` in its arguments): on
+        the judge's `WarmDevice`, or before the first request that needs the device."""
+        if self.deferred_warm is not None:
+            device, profiler = self.deferred_warm
+            self.deferred_warm = None
+            warm_device(device, warm_profiler=profiler)
+        return Pong()
+
     def serve(self) -> int:
         handlers = {Setup: self.setup, Trials: self.trials, Warmup: self.warmup, TimeRound: self.time_round,
-                    Profile: self.profile, Audit: self.audit, Ping: lambda req: Pong()}
+                    Profile: self.profile, Audit: self.audit, Ping: lambda req: Pong(),
+                    protocol.WarmDevice: self.warm_now}
         for line in self.rx:
             req = _decode(line, protocol.REQUESTS)
             if isinstance(req, protocol.Exit):
                 break
             try:
+                if self.deferred_warm is not None and not isinstance(req, Ping):
+                    self.warm_now()
                 reply = handlers[type(req)](req)
             except SystemExit as e:
                 reply = Failure("exit", f"exit({e.code})")
@@ -808,8 +821,11 @@ def main(argv: list[str]) -> int:
         # one's memory, files or environment through /proc.
         sandbox.harden_reference_process()
     worker = Worker(role, fd_in, fd_out)
-    if len(argv) > 4 and argv[4] != "-":
-        warm_device(argv[3], warm_profiler=argv[4] == "warm-profiler")
+    warm = argv[4] if len(argv) > 4 else "-"
+    if warm.startswith("later-"):  # a spare: imports now, the device when the judge says (WarmDevice)
+        worker.deferred_warm = (argv[3], warm == "later-warm-profiler")
+    elif warm != "-":
+        warm_device(argv[3], warm_profiler=warm == "warm-profiler")
     if role == "candidate":
         _unlist_judge_modules()
     return worker.serve()
