@@ -302,9 +302,9 @@ class Judge:
     def warm_spares(self):
         """Once the running evaluation's timing is done: the next job's processes create their
         CUDA context (cuBLAS, and the profiler for a candidate whose kernels are listed) while
-        this one profiles, audits and closes, rather than before its timing, where waiting for
-        them cost 3.8-6 s an evaluation on an H200. Whoever takes a process over waits for what
-        is left of its warm-up."""
+        this one profiles, audits and closes, rather than before its timing (on an H200 waiting
+        for the spares there took 3.8-6 s an evaluation, imports included). Whoever takes a
+        process over waits for what is left of its warm-up."""
         spare_ref, self._spare_ref_waiting = self._spare_ref_waiting, None
         for proc in (self._spare.proc if self._spare is not None else None, spare_ref):
             if proc is not None:
