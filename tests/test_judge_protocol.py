@@ -146,3 +146,35 @@ def test_lead_in_stretch_counts_only_beyond_its_tolerance():
     assert Worker.lead_stretch_ms(short, 0.115) == 0.0  # 15 us: under the 20 us floor
     assert Worker.lead_stretch_ms(short, 0.13) == pytest.approx(0.03)
     assert Worker.lead_stretch_ms(SimpleNamespace(lead_ms=0.0), 5.0) == 0.0  # not measured (CPU): nothing
+
+
+def test_sampled_call_records_are_read_with_their_seed_and_shapes_or_refused(tmp_path):
+    path = p.call_file(str(tmp_path), "r0", 0)
+    torch.save(_record(sample_seed=7, sample_n=2, shapes=[[4096, 8]]), path)
+    rec = read_call(path, str(tmp_path))
+    assert (rec.sample_seed, rec.sample_n, rec.shapes) == (7, 2, ((4096, 8),))
+    for bad in (_record(sample_seed=7), _record(sample_seed=7, sample_n=2, shapes=[[1], [2]]),
+                _record(sample_seed="7", sample_n=2, shapes=[[4]]), _record(sample_seed=7, sample_n=0, shapes=[[4]]),
+                _record(sample_seed=7, sample_n=2, shapes=[[-1]])):
+        torch.save(bad, path)
+        with pytest.raises(p.ProtocolError, match="sample"):
+            read_call(path, str(tmp_path))
+
+
+def test_sample_positions_follow_the_seed_alone():
+    a = p.sample_indices(10**6, 42, 1000, torch.randint, torch.Generator)
+    assert torch.equal(a, p.sample_indices(10**6, 42, 1000, torch.randint, torch.Generator))
+    assert not torch.equal(a, p.sample_indices(10**6, 43, 1000, torch.randint, torch.Generator))
+    assert a.dtype == torch.int64 and int(a.min()) >= 0 and int(a.max()) < 10**6 and a.numel() == 1000
+
+
+def test_only_large_outputs_are_sampled_and_about_one_call_in_ten_is_whole():
+    from cudal1.judge.worker import Worker
+
+    small, large = torch.zeros(1024), torch.zeros(5 << 20)  # 4 KB, 20 MB
+    assert Worker.draw_sample(small, 65536) is None and Worker.draw_sample(large, 0) is None
+    draws = [Worker.draw_sample((large, 3), 65536) for _ in range(2000)]
+    whole = sum(d is None for d in draws)
+    assert 120 < whole < 290  # FULL_CALL_SHARE = 0.1 of 2000 (binomial sd 13)
+    seeds = {d[0] for d in draws if d}
+    assert len(seeds) == len(draws) - whole and all(d[1] == 65536 for d in draws if d)

@@ -20,6 +20,7 @@ class JudgeConfig:
     timed_calls: int = _f(30, "Timed calls per program, spread over `rounds` alternating rounds (at least 30).")
     rounds: int = _f(3, "Rounds alternating reference and candidate timing.")
     warmup: int = _f(3, "Untimed warm-up calls per program before timing.")
+    timed_sample: int = _f(65536, "Values per output checked in a timed call whose outputs exceed 16 MB, at positions the candidate's process draws after the call; about one such call in ten (drawn the same way) is checked whole. 0: every value of every timed call.")
     remeasure_threshold_l1: float = _f(1.5, "Speedups above this on level-1 tasks are re-measured in a fresh process.")
     remeasure_threshold: float = _f(3.0, "Speedups above this on other tasks are re-measured in a fresh process.")
     remeasure_best_factor: float = _f(2.0, "Also re-measure speedups above this multiple of the task's best so far.")

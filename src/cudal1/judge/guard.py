@@ -23,7 +23,7 @@ INPUT_NAMES = (
     "torch.manual_seed", "torch.randn", "torch.rand", "torch.randint", "torch.randn_like", "torch.rand_like",
     "torch.empty", "torch.zeros", "torch.ones", "torch.tensor", "torch.Tensor.to", "torch.Tensor.clone",
     "torch.Tensor.cuda", "torch.Tensor.__init__", "torch.Tensor.__new__", "torch.nn.Module.__call__", "torch.nn.Module.to",
-    "torch.equal", "torch.save",
+    "torch.equal", "torch.save", "torch.take", "torch.Generator",
 )
 
 

@@ -58,6 +58,11 @@ class Trials:
 # After the end event completed, a device-wide wait longer than this means side streams were still
 # busy: the default, which the parent raises to a few of the idle waits the trusted process measured.
 SIDE_STREAM_LAG_MS = 0.02
+# A timed call whose tensor outputs exceed this many bytes may be checked on a sample (TimeRound.sample):
+# the candidate's process draws, after the call, whether it writes the whole output (FULL_CALL_SHARE
+# of such calls) or the values at `sample_indices` of a seed it also draws then.
+SAMPLE_FROM_BYTES = 16 << 20
+FULL_CALL_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class TimeRound:
     fwd_seeds: tuple[int, ...]
     poison_inputs: bool
     lag_ms: float = SIDE_STREAM_LAG_MS  # a device-wide wait after the end event longer than this: side streams outlasted the call
+    sample: int = 0  # values per large output to write for most calls (see SAMPLE_FROM_BYTES); 0: every value
 
 
 @dataclass(frozen=True)
@@ -316,3 +322,12 @@ __all__ = [
     "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled", "WarmDevice",
     "RoundDone", "Setup", "SetupDone", "TimeRound", "Trials", "TrialSpec", "TrialsDone", "WarmedUp", "Warmup", "WireFinding",
 ]
+
+
+def sample_indices(numel: int, seed: int, n: int, randint, generator):
+    """The flat positions a sampled timed call's output is checked at: ``n`` drawn with
+    replacement from ``seed`` on the CPU (the worker and the judge get the same ones). The worker
+    passes the functions it captured before the candidate was imported."""
+    g = generator()
+    g.manual_seed(seed)
+    return randint(0, numel, (n,), generator=g)

@@ -14,14 +14,17 @@ each in its own process and every decision made here, in the parent.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass, field
 
+import torch
+
 from ..tasks.contract import Task
-from .compare import REF_ERROR_FACTOR, compare_calls, fingerprints_differ, same_values
+from .compare import REF_ERROR_FACTOR, Comparison, compare_calls, fingerprints_differ, same_values
 from .pace import pace_loaded
-from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
+from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, sample_indices, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool, sandbox
 from .reference import Seeds, cache_root
@@ -412,8 +415,15 @@ class Measurement:
         prev = None
         for k, exp in enumerate(got["expected"]):
             out = self.read(self.work, rnd.name, k, "candidate")
-            cmp = compare_calls(exp, out, c.atol, c.rtol, c.strict_tol, f"timed call {k} of round {rnd.name}", self.device,
-                                strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
+            label = f"timed call {k} of round {rnd.name}"
+            sampled = self.sampled_expected(exp, out, label) if out.sample_seed is not None else exp
+            if sampled is None:
+                cmp = Comparison()
+                cmp.fail("output-shape-mismatch", f"{label}: returned shapes {[list(x) if x else x for x in out.shapes]}, "
+                                                  f"expected {[list(t.shape) if t is not None else None for t in exp.leaves]}")
+            else:
+                cmp = compare_calls(sampled, out, c.atol, c.rtol, c.strict_tol, label, self.device,
+                                    strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
             if not cmp.ok:
                 self.bad_calls += 1
                 self.problems += cmp.problems[:1]
@@ -428,6 +438,21 @@ class Measurement:
         self.ask(Audit(full=False), self.left())
         self.stage("compare_timed")
 
+    def sampled_expected(self, exp: CallRecord, out: CallRecord, label: str) -> CallRecord | None:
+        """The reference's record cut to the positions a sampled candidate call was checked at;
+        None when the candidate's outputs have other shapes. A sample the judge did not ask for
+        ends the evaluation."""
+        if not self.config.timed_sample or out.sample_n != self.config.timed_sample:
+            raise Stop("rejected", finding("reply-malformed", f"{label}: a sample of {out.sample_n} values; the judge "
+                                           f"asked for {self.config.timed_sample or 'whole outputs'}"))
+        want = [tuple(t.shape) if t is not None else None for t in exp.leaves]
+        if list(out.shapes) != want:
+            return None
+        picked = tuple(None if t is None else torch.take(t, sample_indices(t.numel(), out.sample_seed + i, out.sample_n,
+                                                                           torch.randint, torch.Generator))
+                       for i, t in enumerate(exp.leaves))
+        return dataclasses.replace(exp, leaves=picked, out64=None)
+
     def reference_round(self, rnd) -> dict:
         self.judge.check_reference_process(self.ref, self.run)
         rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False, self.lag_ms), self.config.run_timeout_s * 2)
@@ -436,7 +461,8 @@ class Measurement:
         return {"ref": rr, "ref_wall": wall, "expected": expected}
 
     def candidate_round(self, rnd) -> dict:
-        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs, self.lag_ms), self.left())
+        cr, wall = self.ask(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, not self.ref_aliases_inputs, self.lag_ms,
+                                      sample=self.config.timed_sample), self.left())
         self.stage("timing")
         return {"cand": cr, "cand_wall": wall}
 

@@ -44,6 +44,11 @@ class CallRecord:
     inputs_fp: tuple[tuple[float, float] | None, ...] | None = None
     out64: tuple[torch.Tensor | None, ...] | None = None
     previous: tuple[torch.Tensor | None, ...] | None = None
+    # A sampled timed call: each tensor leaf (and ``previous``) holds its values at
+    # `protocol.sample_indices(numel, sample_seed + i, sample_n)`; ``shapes`` are the full shapes.
+    sample_seed: int | None = None
+    sample_n: int | None = None
+    shapes: tuple[tuple[int, ...] | None, ...] | None = None
 
 
 _INFO_FIELDS = {"kind": str, "type": str, "exact": bool, "device": str, "value": str, "error": str, "aliases": str}
@@ -94,7 +99,7 @@ def _tensors(value, where: str, allow_none: bool = True):
 def _validate(raw, where: str) -> CallRecord:
     if not isinstance(raw, dict):
         raise ProtocolError(f"{where}: expected a mapping")
-    known = {"leaves", "info", "structure", "inputs", "inputs_fp", "out64", "previous"}
+    known = {"leaves", "info", "structure", "inputs", "inputs_fp", "out64", "previous", "sample_seed", "sample_n", "shapes"}
     if set(raw) - known or not {"leaves", "info", "structure"} <= set(raw):
         raise ProtocolError(f"{where}: unexpected or missing keys {sorted(set(raw) ^ known)}")
     leaves = _tensors(raw["leaves"], f"{where}.leaves", allow_none=False)
@@ -115,6 +120,14 @@ def _validate(raw, where: str) -> CallRecord:
                                                for x in fp):
             raise ProtocolError(f"{where}.inputs_fp: malformed")
         fp = tuple(None if x is None else (x[0], x[1]) for x in fp)
-    return CallRecord(leaves=leaves, info=tuple(info), structure=raw["structure"],
+    seed, n, shapes = raw.get("sample_seed"), raw.get("sample_n"), raw.get("shapes")
+    if (seed is None) != (n is None) or (seed is None) != (shapes is None):
+        raise ProtocolError(f"{where}: a sample needs its seed, its size and the outputs' shapes")
+    if seed is not None:
+        if type(seed) is not int or type(n) is not int or n <= 0 or not isinstance(shapes, list) or len(shapes) != len(leaves) \
+                or not all(s is None or (isinstance(s, list) and all(type(d) is int and d >= 0 for d in s)) for s in shapes):
+            raise ProtocolError(f"{where}: malformed sample")
+        shapes = tuple(None if s is None else tuple(s) for s in shapes)
+    return CallRecord(leaves=leaves, info=tuple(info), structure=raw["structure"], sample_seed=seed, sample_n=n, shapes=shapes,
                       inputs=_tensors(raw.get("inputs"), f"{where}.inputs"), inputs_fp=fp,
                       out64=_tensors(raw.get("out64"), f"{where}.out64"), previous=_tensors(raw.get("previous"), f"{where}.previous"))

@@ -64,6 +64,7 @@ try:  # the output files are read at once on this machine: a zip checksum double
 except (ImportError, AttributeError):  # older torch: always checksummed
     pass
 _mm = torch.mm
+_urandom = os.urandom
 _encode = protocol.encode
 _decode = protocol.decode
 
@@ -299,9 +300,18 @@ class Worker:
                     continue
         return out
 
-    def output_file(self, out, inputs, own: dict[int, str], previous_out=None, extra: dict | None = None) -> dict:
+    def sampled(self, leaf: torch.Tensor, seed: int, n: int) -> torch.Tensor:
+        """The leaf's values at `protocol.sample_indices` (gathered where the leaf lives, so only
+        they cross to the host)."""
+        idx = protocol.sample_indices(leaf.numel(), seed, n, _INPUT_FNS["torch.randint"], _INPUT_FNS["torch.Generator"])
+        return _INPUT_FNS["torch.take"](leaf.detach(), _INPUT_FNS["torch.Tensor.to"](idx, leaf.device))
+
+    def output_file(self, out, inputs, own: dict[int, str], previous: tuple | None = None, extra: dict | None = None,
+                    sample: tuple[int, int] | None = None) -> dict:
         """What the parent reads for one call: CPU copies of the output leaves, facts the parent
-        cannot see in a copy (exact type, device, memory shared with inputs or parameters)."""
+        cannot see in a copy (exact type, device, memory shared with inputs or parameters).
+        ``sample`` (seed, n): each tensor leaf only at n positions; ``previous`` (an earlier
+        call's output, its sample or None): that output read again, as it was written."""
         input_storages = {}
         for i, x in enumerate(inputs):
             if isinstance(x, torch.Tensor):
@@ -319,7 +329,8 @@ class Worker:
                     try:
                         ptr = leaf.untyped_storage().data_ptr()
                         entry["aliases"] = input_storages.get(ptr) or own.get(ptr, "") if ptr else ""
-                        tensors.append(leaf.detach().to("cpu"))
+                        picked = self.sampled(leaf, sample[0] + len(tensors), sample[1]) if sample else leaf.detach()
+                        tensors.append(picked.to("cpu"))
                         info.append(entry)
                         continue
                     except Exception as e:  # noqa: BLE001
@@ -331,9 +342,15 @@ class Worker:
                 info.append({"kind": "value", "type": type(leaf).__name__, "exact": False, "device": "",
                              "value": repr(leaf)[:200], "error": "", "aliases": ""})
         record = {"leaves": tensors, "info": info, "structure": structure(out)}
-        if previous_out is not None:
-            record["previous"] = [x.detach().to("cpu") if isinstance(x, torch.Tensor) and type(x) is torch.Tensor else None
-                                  for x in leaves(previous_out)]
+        if sample:
+            record.update(sample_seed=sample[0], sample_n=sample[1],
+                          shapes=[list(x.shape) if isinstance(x, torch.Tensor) else None for x in leaves(out)])
+        if previous is not None:
+            prev_out, prev_sample = previous
+            record["previous"] = [
+                (self.sampled(x, prev_sample[0] + i, prev_sample[1]) if prev_sample else x.detach()).to("cpu")
+                if isinstance(x, torch.Tensor) and type(x) is torch.Tensor else None
+                for i, x in enumerate(leaves(prev_out))]
         record.update(extra or {})
         return record
 
@@ -541,7 +558,7 @@ class Worker:
             # The previous trial's output read again: the parent checks the candidate's (storage reused
             # for a later output); the trusted reference's copy would only be written and thrown away.
             # (Timed rounds keep it on both sides: their harness work is compared, see untimed_work.)
-            again = previous_out if self.role != "reference" else None
+            again = (previous_out, None) if self.role != "reference" and previous_out is not None else None
             self.write(self.output_file(out, given, self.own_storages(), again, extra), t.name, 0)
             self.restore(saved)
             previous, previous_out = given, out
@@ -656,17 +673,32 @@ class Worker:
                     ms, out, outlasted = self.time_call(model, inputs, req.lag_ms)
                     times.append(ms)
                     late += outlasted
+                    # Drawn now, after the call: whether this call's large outputs are written whole
+                    # or at positions of a fresh seed (the candidate cannot know which, or where).
+                    sample = self.draw_sample(out, req.sample)
                     extra = {"inputs_fp": _fingerprint(inputs)}
                     if req.poison_inputs:
                         _poison_inputs(inputs)
-                    self.write(self.output_file(out, inputs, own, previous[1] if (k == last and previous) else None, extra), req.name, k)
-                    previous = (inputs, out)  # kept alive: the next call's inputs get other addresses
+                    self.write(self.output_file(out, inputs, own, previous[1:] if (k == last and previous) else None, extra,
+                                                sample), req.name, k)
+                    previous = (inputs, out, sample)  # kept alive: the next call's inputs get other addresses
             del previous
         except SystemExit as e:
             return Failure("exit", f"the program called exit({e.code}) while timed")
         except BaseException as e:  # noqa: BLE001
             return Failure("runtime", _short_exc(e))
         return RoundDone(tuple(times), late)
+
+    @staticmethod
+    def draw_sample(out, n: int) -> tuple[int, int] | None:
+        """(seed, n) when this call's outputs are to be checked on a sample, None for whole."""
+        if not n or sum(x.numel() * x.element_size() for x in leaves(out)
+                        if isinstance(x, torch.Tensor) and type(x) is torch.Tensor) <= protocol.SAMPLE_FROM_BYTES:
+            return None
+        u = int.from_bytes(_urandom(8), "little")
+        if (u % 1_000_000) < protocol.FULL_CALL_SHARE * 1_000_000:
+            return None
+        return int.from_bytes(_urandom(6), "little"), n
 
     def profile(self, req: Profile):
         if not self.device.startswith("cuda"):
