@@ -63,6 +63,8 @@ SIDE_STREAM_LAG_MS = 0.02
 # of such calls) or the values at `sample_indices` of a seed it also draws then.
 SAMPLE_FROM_BYTES = 16 << 20
 FULL_CALL_SHARE = 0.1
+# The reference keeps a round's outputs (copies on its device) for `Gather` when they take at most this.
+KEEP_BYTES = 8 << 30
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,17 @@ class TimeRound:
     poison_inputs: bool
     lag_ms: float = SIDE_STREAM_LAG_MS  # a device-wide wait after the end event longer than this: side streams outlasted the call
     sample: int = 0  # values per large output to write for most calls (see SAMPLE_FROM_BYTES); 0: every value
+    keep: bool = False  # (the reference) keep the outputs in the process, written only on `Gather`
+
+
+@dataclass(frozen=True)
+class Gather:
+    """The reference writes the outputs it kept from round ``name``: call k whole when
+    ``seeds[k]`` is -1, else at `sample_indices` of ``seeds[k]`` (plus the leaf's position), ``n``
+    values per output, the positions the candidate's call k was checked at."""
+    name: str
+    seeds: tuple[int, ...]
+    n: int
 
 
 @dataclass(frozen=True)
@@ -187,9 +200,9 @@ class Profiled:
     findings: tuple[WireFinding, ...] = ()
 
 
-REQUESTS = {c.__name__: c for c in (Setup, Trials, Warmup, TimeRound, Profile, Audit, Ping, WarmDevice, Exit)}
+REQUESTS = {c.__name__: c for c in (Setup, Trials, Warmup, TimeRound, Gather, Profile, Audit, Ping, WarmDevice, Exit)}
 REPLIES = {c.__name__: c for c in (Failure, Pong, SetupDone, TrialsDone, WarmedUp, RoundDone, Done, Profiled)}
-REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: WarmedUp, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong, WarmDevice: Pong}
+REPLY_TO = {Setup: SetupDone, Trials: TrialsDone, Warmup: WarmedUp, TimeRound: RoundDone, Profile: Profiled, Audit: Done, Ping: Pong, WarmDevice: Pong, Gather: Done}
 
 # error kind -> (verdict, finding id). A candidate process's failure maps here; the reference's
 # failures are the judge's own errors (they raise).
@@ -319,7 +332,7 @@ def call_file(out_dir: str, name: str, k: int) -> str:
 
 __all__ = [
     "ERROR_VERDICTS", "REPLIES", "REPLY_TO", "REQUESTS", "ProtocolError", "call_file", "decode", "encode",
-    "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled", "WarmDevice",
+    "Audit", "Done", "Exit", "Failure", "KernelTime", "ParamInfo", "Ping", "Pong", "Profile", "Profiled", "WarmDevice", "Gather",
     "RoundDone", "Setup", "SetupDone", "TimeRound", "Trials", "TrialSpec", "TrialsDone", "WarmedUp", "Warmup", "WireFinding",
 ]
 

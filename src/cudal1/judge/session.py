@@ -15,6 +15,7 @@ each in its own process and every decision made here, in the parent.
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import torch
 from ..tasks.contract import Task
 from .compare import REF_ERROR_FACTOR, Comparison, compare_calls, fingerprints_differ, same_values
 from .pace import pace_loaded
-from .protocol import (ERROR_VERDICTS, SIDE_STREAM_LAG_MS, sample_indices, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
+from .protocol import (ERROR_VERDICTS, KEEP_BYTES, SAMPLE_FROM_BYTES, SIDE_STREAM_LAG_MS, Gather, sample_indices, Audit, Failure, Profile, ProtocolError, Setup, SetupDone, TimeRound, Trials,
                        Warmup, call_file)
 from . import refpool, sandbox
 from .reference import Seeds, cache_root
@@ -146,6 +147,7 @@ class Measurement:
         self.seeds = Seeds.fresh(self.config)
         self.stages: dict[str, float] = run.details.setdefault("stage_s", {})
         self.ref_ok = False
+        self.ref_out_bytes = 0  # the reference's output bytes, from its first trial
         # The candidate cannot reach the judge's cache, where the reference's folder lies: its
         # files may be mapped, and both sides may run their trials at once.
         self.cache_hidden = sandbox.hides_cache(judge.sandbox_level)
@@ -295,6 +297,7 @@ class Measurement:
         self.ref_aliases_inputs = any(i.aliases.startswith("input") for r in ref.values() for i in r.info)
         out_bytes = sum(t.numel() * t.element_size() for t in ref[trials[0].name].leaves if t is not None)
         self.judge.output_bytes[key] = out_bytes
+        self.ref_out_bytes = out_bytes
         if known is None or out_bytes > known:  # first of this task (or its outputs grew): poison sized from these
             self.ask(Trials(trials, _poison_bytes(out_bytes), pairs), self.left())
             self.stage("candidate_trials")
@@ -395,7 +398,11 @@ class Measurement:
     def time_round(self, rnd, candidate_first: bool):
         """One round: both sides time the same inputs; then every candidate call is compared."""
         c, run = self.config, self.run
-        sides = [self.reference_round, self.candidate_round]
+        # Large outputs the candidate writes on samples: the reference keeps its own on its device
+        # and writes them once the candidate's positions are known (Gather), so both sides do
+        # about the same untimed work between calls and only the compared values are copied.
+        keep = bool(c.timed_sample) and SAMPLE_FROM_BYTES < self.ref_out_bytes <= keep_budget(self.device) // max(1, len(rnd.seeds))
+        sides = [lambda r: self.reference_round(r, keep), self.candidate_round]
         got = {}
         for side in (sides[::-1] if candidate_first else sides):
             got.update(side(rnd))
@@ -412,9 +419,14 @@ class Measurement:
         if sum(cr.times_ms) > c_wall * 1e3 * 1.02 + 1.0:
             run.add("timer-tampered", f"round {rnd.name}: the calls were reported to take {sum(cr.times_ms):.2f} ms "
                                                 f"but the whole round took {c_wall * 1e3:.2f} ms by the judge's clock")
+        outs = [self.read(self.work, rnd.name, k, "candidate") for k in range(len(rnd.seeds))]
+        expected = got["expected"]
+        if keep:
+            seeds = tuple(-1 if o.sample_seed is None else o.sample_seed for o in outs)
+            self.ask_reference(Gather(rnd.name, seeds, c.timed_sample), c.run_timeout_s * 2)
+            expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
         prev = None
-        for k, exp in enumerate(got["expected"]):
-            out = self.read(self.work, rnd.name, k, "candidate")
+        for k, (exp, out) in enumerate(zip(expected, outs)):
             label = f"timed call {k} of round {rnd.name}"
             sampled = self.sampled_expected(exp, out, label) if out.sample_seed is not None else exp
             if sampled is None:
@@ -445,6 +457,9 @@ class Measurement:
         if not self.config.timed_sample or out.sample_n != self.config.timed_sample:
             raise Stop("rejected", finding("reply-malformed", f"{label}: a sample of {out.sample_n} values; the judge "
                                            f"asked for {self.config.timed_sample or 'whole outputs'}"))
+        if exp.sample_seed is not None:  # gathered by the reference at the candidate's positions
+            same = exp.sample_seed == out.sample_seed and exp.sample_n == out.sample_n
+            return dataclasses.replace(exp, out64=None) if same and exp.shapes == out.shapes else None
         want = [tuple(t.shape) if t is not None else None for t in exp.leaves]
         if list(out.shapes) != want:
             return None
@@ -453,10 +468,11 @@ class Measurement:
                        for i, t in enumerate(exp.leaves))
         return dataclasses.replace(exp, leaves=picked, out64=None)
 
-    def reference_round(self, rnd) -> dict:
+    def reference_round(self, rnd, keep: bool) -> dict:
         self.judge.check_reference_process(self.ref, self.run)
-        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False, self.lag_ms), self.config.run_timeout_s * 2)
-        expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
+        rr, wall = self.ask_reference(TimeRound(rnd.name, rnd.seeds, rnd.fwd_seeds, False, self.lag_ms, keep=keep),
+                                      self.config.run_timeout_s * 2)
+        expected = [] if keep else [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
         self.stage("timing")
         return {"ref": rr, "ref_wall": wall, "expected": expected}
 
@@ -492,6 +508,19 @@ class Measurement:
         self.run.kernels = [{"name": k.name, "share": k.share, "calls": k.calls} for k in reply.kernels]
         self.judge.check_ghost_kernels(self.source, self.run)
         self.stage("profile")
+
+
+def keep_budget(device: str) -> int:
+    """Bytes of a round's outputs the reference may keep for `Gather`: KEEP_BYTES, at most a tenth
+    of the device's memory (of the host's on the CPU)."""
+    try:
+        if device.startswith("cuda"):
+            total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+        else:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (RuntimeError, ValueError, OSError, AssertionError):
+        return 0
+    return min(KEEP_BYTES, total // 10)
 
 
 def _poison_bytes(out_bytes: int) -> int:

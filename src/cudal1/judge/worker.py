@@ -194,6 +194,7 @@ class Worker:
         self.spacer_count = 1
         self.lead_ms = 0.0  # the spacer and L2 flush's own length on an otherwise idle device (median)
         self.deferred_warm: tuple[str, bool] | None = None  # (device, with the profiler): see warm_now
+        self.kept: dict[str, list] = {}  # outputs of a round kept for Gather (TimeRound.keep)
         self.native_threads: int | None = None
         self.harness: dict[str, tuple] = {}
         self.registrations: frozenset[str] = frozenset()
@@ -307,11 +308,12 @@ class Worker:
         return _INPUT_FNS["torch.take"](leaf.detach(), _INPUT_FNS["torch.Tensor.to"](idx, leaf.device))
 
     def output_file(self, out, inputs, own: dict[int, str], previous: tuple | None = None, extra: dict | None = None,
-                    sample: tuple[int, int] | None = None) -> dict:
+                    sample: tuple[int, int] | None = None, keep: bool = False) -> dict:
         """What the parent reads for one call: CPU copies of the output leaves, facts the parent
         cannot see in a copy (exact type, device, memory shared with inputs or parameters).
         ``sample`` (seed, n): each tensor leaf only at n positions; ``previous`` (an earlier
-        call's output, its sample or None): that output read again, as it was written."""
+        call's output, its sample or None): that output read again, as it was written;
+        ``keep``: copies of the leaves where they live, for `gather` to write later."""
         input_storages = {}
         for i, x in enumerate(inputs):
             if isinstance(x, torch.Tensor):
@@ -329,8 +331,11 @@ class Worker:
                     try:
                         ptr = leaf.untyped_storage().data_ptr()
                         entry["aliases"] = input_storages.get(ptr) or own.get(ptr, "") if ptr else ""
-                        picked = self.sampled(leaf, sample[0] + len(tensors), sample[1]) if sample else leaf.detach()
-                        tensors.append(picked.to("cpu"))
+                        if keep:
+                            tensors.append(_INPUT_FNS["torch.Tensor.clone"](leaf.detach()))
+                        else:
+                            picked = self.sampled(leaf, sample[0] + len(tensors), sample[1]) if sample else leaf.detach()
+                            tensors.append(picked.to("cpu"))
                         info.append(entry)
                         continue
                     except Exception as e:  # noqa: BLE001
@@ -665,6 +670,7 @@ class Worker:
         times, previous, late = [], None, 0
         last = len(req.seeds) - 1
         own = self.own_storages()  # parameters keep their memory through a round
+        self.kept = {}  # a round's kept outputs live until their Gather, or the next round
         try:
             with torch.no_grad():
                 for k, (seed, fwd_seed) in enumerate(zip(req.seeds, req.fwd_seeds)):
@@ -679,8 +685,11 @@ class Worker:
                     extra = {"inputs_fp": _fingerprint(inputs)}
                     if req.poison_inputs:
                         _poison_inputs(inputs)
-                    self.write(self.output_file(out, inputs, own, previous[1:] if (k == last and previous) else None, extra,
-                                                sample), req.name, k)
+                    if req.keep:  # the trusted reference: a copy on the device now, written on Gather
+                        self.kept.setdefault(req.name, []).append(self.output_file(out, inputs, own, None, extra, keep=True))
+                    else:
+                        self.write(self.output_file(out, inputs, own, previous[1:] if (k == last and previous) else None,
+                                                    extra, sample), req.name, k)
                     previous = (inputs, out, sample)  # kept alive: the next call's inputs get other addresses
             del previous
         except SystemExit as e:
@@ -688,6 +697,23 @@ class Worker:
         except BaseException as e:  # noqa: BLE001
             return Failure("runtime", _short_exc(e))
         return RoundDone(tuple(times), late)
+
+    def gather(self, req: protocol.Gather):
+        """Write the outputs kept from round ``req.name``: each call whole, or at the positions the
+        candidate's same call was checked at. Then drop them."""
+        kept = self.kept.pop(req.name, None)
+        if kept is None or len(kept) != len(req.seeds):
+            return Failure("runtime", f"no kept outputs of round {req.name} for {len(req.seeds)} calls")
+        for k, (record, seed) in enumerate(zip(kept, req.seeds)):
+            tensors = record["leaves"]
+            if seed >= 0:
+                record.update(sample_seed=seed, sample_n=req.n,
+                              shapes=[list(t.shape) if t is not None else None for t in tensors])
+            record["leaves"] = [None if t is None else (self.sampled(t, seed + i, req.n) if seed >= 0 else t).to("cpu")
+                                for i, t in enumerate(tensors)]
+            self.write(record, req.name, k)
+            kept[k] = None
+        return Done()
 
     @staticmethod
     def draw_sample(out, n: int) -> tuple[int, int] | None:
@@ -748,7 +774,7 @@ class Worker:
     def serve(self) -> int:
         handlers = {Setup: self.setup, Trials: self.trials, Warmup: self.warmup, TimeRound: self.time_round,
                     Profile: self.profile, Audit: self.audit, Ping: lambda req: Pong(),
-                    protocol.WarmDevice: self.warm_now}
+                    protocol.WarmDevice: self.warm_now, protocol.Gather: self.gather}
         for line in self.rx:
             req = _decode(line, protocol.REQUESTS)
             if isinstance(req, protocol.Exit):

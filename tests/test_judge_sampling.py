@@ -1,0 +1,54 @@
+"""Timed calls with large outputs: the candidate's are checked on samples at positions its process
+draws after each call, the reference keeps its own outputs and writes the same positions (Gather).
+The attacks on this are in tests/hacks (timed_partial_rows, timed_sparse_corruption,
+reused_output_buffer_wide) and run in test_judge_corpus.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cudal1.judge import JudgeConfig, evaluate
+from cudal1.judge import session as session_mod
+
+from judge_helpers import make_task
+
+HACKS = Path(__file__).parent / "hacks"
+WIDE = (HACKS / "tasks" / "wide_scale_task.py").read_text()  # a 20 MB output
+FUSED = (HACKS / "legit" / "wide_scale_fused.py").read_text()
+
+
+@pytest.fixture
+def compared(monkeypatch):
+    """(reference record sampled?, same seed as the candidate's?) for every sampled timed call."""
+    cls = next(c for c in vars(session_mod).values() if isinstance(c, type) and hasattr(c, "sampled_expected"))
+    seen, real = [], cls.sampled_expected
+
+    def spy(self, exp, out, label):
+        seen.append((exp.sample_seed is not None, exp.sample_seed == out.sample_seed))
+        return real(self, exp, out, label)
+
+    monkeypatch.setattr(cls, "sampled_expected", spy)
+    return seen
+
+
+def test_large_outputs_are_compared_on_the_same_positions_on_both_sides(judge_cache, compared):
+    v = evaluate(make_task(WIDE), FUSED, device="cpu", config=JudgeConfig(cache_dir=judge_cache))
+    assert v.verdict == "accepted", v.to_record()
+    calls = len(v.details.candidate_times_ms)
+    # About nine calls in ten sampled (binomial over 30 or more calls: fewer than half has odds
+    # below 1e-9; all of them, 0.9^30 = 4%, is fine too).
+    assert calls // 2 <= len(compared) <= calls, (len(compared), calls)
+    assert all(gathered and same for gathered, same in compared)
+
+
+def test_timed_sample_zero_compares_every_value(judge_cache, compared):
+    v = evaluate(make_task(WIDE), FUSED, device="cpu", config=JudgeConfig(cache_dir=judge_cache, timed_sample=0))
+    assert v.verdict == "accepted", v.to_record()
+    assert compared == []
+
+
+def test_keep_budget_is_a_tenth_of_memory_at_most():
+    budget = session_mod.keep_budget("cpu")
+    assert 0 < budget <= session_mod.KEEP_BYTES
