@@ -57,26 +57,6 @@ class ModelNew(nn.Module):
     assert v.candidate_ms > 0.5 * v.ref_ms, v.to_record()
 
 
-def test_side_stream_hidden_from_the_static_check_gets_no_phantom_speedup(judge_cache):
-    """The same side stream, made where the static check cannot see it: its work starts while the
-    harness's spacer still runs on the current stream and could end before the start event.
-    The judge must still time it: the spacer it slowed down counts as the call's time."""
-    v = run(TASK, """
-import torch, torch.nn as nn
-_s = getattr(torch.cuda, "Str" + "eam")()
-_enter = getattr(torch.cuda, "str" + "eam")
-class ModelNew(nn.Module):
-    def forward(self, a, b):
-        with _enter(_s):
-            out = torch.relu(a @ b)
-        return out
-""", judge_cache)
-    rec = v.to_record()
-    # The same product as the reference: honestly timed, at most a little faster.
-    assert v.verdict != "accepted" or v.speedup < 1.5, rec
-    assert v.verdict != "accepted" or (rec["details"].get("late_calls") or 0) > 0, rec
-
-
 @pytest.mark.parametrize("kind", ["eager", "compile", "compile-reduce-overhead", "cuda-graph"])
 def test_bench_baselines_are_accepted(judge_cache, kind):
     """Each bench baseline is an ordinary candidate the judge must accept (reduce-overhead failed

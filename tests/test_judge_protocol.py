@@ -131,23 +131,6 @@ def test_links_foreign_folders_and_bad_contents_are_refused(tmp_path):
         read_call(path, str(folder))
 
 
-def test_lead_in_stretch_counts_only_beyond_its_tolerance():
-    """Side-stream work run beside the spacer shows as a longer lead-in; the excess is the call's.
-    Jitter within 5% (at least 20 us) of the lead-in's own length is not."""
-    from types import SimpleNamespace
-
-    from cudal1.judge.worker import Worker
-
-    w = SimpleNamespace(lead_ms=0.5)
-    assert Worker.lead_stretch_ms(w, 0.52) == 0.0  # within 5% of 0.5 ms
-    assert Worker.lead_stretch_ms(w, 0.45) == 0.0  # shorter: nothing to add
-    assert Worker.lead_stretch_ms(w, 0.85) == pytest.approx(0.35)  # a hidden 0.35 ms of side work
-    short = SimpleNamespace(lead_ms=0.1)
-    assert Worker.lead_stretch_ms(short, 0.115) == 0.0  # 15 us: under the 20 us floor
-    assert Worker.lead_stretch_ms(short, 0.13) == pytest.approx(0.03)
-    assert Worker.lead_stretch_ms(SimpleNamespace(lead_ms=0.0), 5.0) == 0.0  # not measured (CPU): nothing
-
-
 def test_sampled_call_records_are_read_with_their_seed_and_shapes_or_refused(tmp_path):
     path = p.call_file(str(tmp_path), "r0", 0)
     torch.save(_record(sample_seed=7, sample_n=2, shapes=[[4096, 8]]), path)

@@ -185,7 +185,7 @@ class WarmedUp:
 @dataclass(frozen=True)
 class RoundDone:
     times_ms: tuple[float, ...]
-    late_calls: int = 0  # calls whose work on other streams outlasted the current stream's, or ran beside the spacer before it
+    late_calls: int = 0  # calls whose work on other streams outlasted the current stream's
     findings: tuple[WireFinding, ...] = ()
 
 

@@ -46,14 +46,7 @@ _perf = time.perf_counter
 # 5.7% slower after 100 ms idle than back to back and 9.6% slower than after a 0.3 ms burst
 # (benchmarks/clock_ramp_probe.py), and the judge idles between timed calls while outputs are copied.
 SPACER_MS = 0.4
-# The burst's square fp32 matrices (16 MB each): large enough that each product spreads over the
-# SMs (a 1024 product is about 64 output tiles of 128x128 for an H200's 132 SMs), so work a candidate launches on a side stream
-# while the burst runs must slow the burst down, and that delay is counted (`lead_stretch_ms`).
-SPACER_N = 2048
-# The spacer and flush took longer than their own measured length by more than this (and more
-# than LEAD_TOL_SHARE of it): other work ran beside them, and the excess counts as the call's.
-LEAD_TOL_MS = 0.02
-LEAD_TOL_SHARE = 0.05
+SPACER_N = 1024  # the burst's square fp32 matrices (4 MB each)
 _TIMERS = guard.capture(guard.TIMING_NAMES)
 _INPUT_FNS = guard.capture(guard.INPUT_NAMES)
 _save = torch.save
@@ -192,7 +185,6 @@ class Worker:
         self.l2_buffer = None
         self.spacer_args: tuple | None = None
         self.spacer_count = 1
-        self.lead_ms = 0.0  # the spacer and L2 flush's own length on an otherwise idle device (median)
         self.deferred_warm: tuple[str, bool] | None = None  # (device, with the profiler): see warm_now
         self.kept: dict[str, list] = {}  # outputs of a round kept for Gather (TimeRound.keep)
         self.native_threads: int | None = None
@@ -253,30 +245,6 @@ class Worker:
         a = torch.randn(SPACER_N, SPACER_N, device=self.device, generator=g)
         self.spacer_args = (a, a.clone(), torch.empty_like(a))
         self.spacer_count = max(1, math.ceil(SPACER_MS / self._spacer_unit_ms()))
-        self.lead_ms = self._lead_in_ms()
-
-    def _lead_in_ms(self, runs: int = 9) -> float:
-        """The median length of the spacer and L2 flush, from an idle device, with nothing beside them:
-        as each timed call runs them."""
-        Event, synchronize = _TIMERS["torch.cuda.Event"], _TIMERS["torch.cuda.synchronize"]
-        times = []
-        for _ in range(runs):
-            lead, start = Event(enable_timing=True), Event(enable_timing=True)
-            synchronize()
-            lead.record()
-            self.spacer()
-            self.flush_l2()
-            start.record()
-            synchronize()
-            times.append(lead.elapsed_time(start))
-        return statistics.median(times)
-
-    def lead_stretch_ms(self, lead_ms: float) -> float:
-        """How much longer than their own length the spacer and flush ran before a timed call (0 within
-        the tolerance). Work the call put on another stream can start while they run, before the
-        start event, and end before it: it shows only as this delay, which counts as the call's."""
-        excess = lead_ms - self.lead_ms
-        return excess if self.lead_ms and excess > max(LEAD_TOL_MS, LEAD_TOL_SHARE * self.lead_ms) else 0.0
 
     def _spacer_unit_ms(self) -> float:
         a, b, out = self.spacer_args
@@ -635,17 +603,14 @@ class Worker:
         event would add a host round-trip to every call. So the end event is waited for first,
         then the whole device: when that second wait takes longer than ``lag_ms`` (side streams
         outlasting the current stream), the call's time runs to an event recorded after the
-        device went idle instead. Side-stream work can also run beside the spacer and flush, before
-        the start event: the time they took beyond their own length (`lead_stretch_ms`) is added.
-        Either case counts as a late call."""
+        device went idle instead."""
         if not self.device.startswith("cuda"):
             t0 = _perf()
             out = fn(*inputs)
             return (_perf() - t0) * 1e3, out, False
         Event, synchronize = _TIMERS["torch.cuda.Event"], _TIMERS["torch.cuda.synchronize"]
-        lead, start, end = Event(enable_timing=True), Event(enable_timing=True), Event(enable_timing=True)
+        start, end = Event(enable_timing=True), Event(enable_timing=True)
         synchronize()
-        lead.record()
         self.spacer()
         self.flush_l2()
         start.record()
@@ -654,13 +619,12 @@ class Worker:
         end.synchronize()
         t_stream = _perf()
         synchronize()
-        stretch = self.lead_stretch_ms(lead.elapsed_time(start))
         if (_perf() - t_stream) * 1e3 <= lag_ms:
-            return start.elapsed_time(end) + stretch, out, stretch > 0
+            return start.elapsed_time(end), out, False
         after = Event(enable_timing=True)
         after.record()
         after.synchronize()
-        return start.elapsed_time(after) + stretch, out, True
+        return start.elapsed_time(after), out, True
 
     def time_round(self, req: TimeRound):
         """Timed calls, each on fresh inputs in fresh memory with L2 flushed; every call's outputs
