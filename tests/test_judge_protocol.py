@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cudal1.judge import protocol as p
-from cudal1.judge.transfer import read_call
+from cudal1.judge.transfer import CallRecord, read_call
 
 SAMPLES = [
     p.Setup("cuda", 4, "src", "full", "cand", 7, False, 0.9, True),
@@ -161,3 +161,9 @@ def test_only_large_outputs_are_sampled_and_about_one_call_in_ten_is_whole():
     assert 120 < whole < 290  # FULL_CALL_SHARE = 0.1 of 2000 (binomial sd 13)
     seeds = {d[0] for d in draws if d}
     assert len(seeds) == len(draws) - whole and all(d[1] == 65536 for d in draws if d)
+
+
+def test_a_sampled_records_full_shapes_are_those_it_names():
+    whole = CallRecord(leaves=(torch.zeros(4, 3), None), info=(), structure="T")
+    sampled = CallRecord(leaves=(torch.zeros(2),), info=(), structure="T", sample_seed=1, sample_n=2, shapes=((400, 3),))
+    assert whole.full_shapes() == ((4, 3), None) and sampled.full_shapes() == ((400, 3),)

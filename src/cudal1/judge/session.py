@@ -432,7 +432,7 @@ class Measurement:
             if sampled is None:
                 cmp = Comparison()
                 cmp.fail("output-shape-mismatch", f"{label}: returned shapes {[list(x) if x else x for x in out.shapes]}, "
-                                                  f"expected {[list(t.shape) if t is not None else None for t in exp.leaves]}")
+                                                  f"expected {[list(x) if x else x for x in exp.full_shapes()]}")
             else:
                 cmp = compare_calls(sampled, out, c.atol, c.rtol, c.strict_tol, label, self.device,
                                     strict_slack=TIMED_STRICT_SLACK * self.trials_ref_err)
@@ -457,12 +457,11 @@ class Measurement:
         if not self.config.timed_sample or out.sample_n != self.config.timed_sample:
             raise Stop("rejected", finding("reply-malformed", f"{label}: a sample of {out.sample_n} values; the judge "
                                            f"asked for {self.config.timed_sample or 'whole outputs'}"))
+        if out.shapes != exp.full_shapes():
+            return None
         if exp.sample_seed is not None:  # gathered by the reference at the candidate's positions
             same = exp.sample_seed == out.sample_seed and exp.sample_n == out.sample_n
-            return dataclasses.replace(exp, out64=None) if same and exp.shapes == out.shapes else None
-        want = [tuple(t.shape) if t is not None else None for t in exp.leaves]
-        if list(out.shapes) != want:
-            return None
+            return dataclasses.replace(exp, out64=None) if same else None
         picked = tuple(None if t is None else torch.take(t, sample_indices(t.numel(), out.sample_seed + i, out.sample_n,
                                                                            torch.randint, torch.Generator))
                        for i, t in enumerate(exp.leaves))

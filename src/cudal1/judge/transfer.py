@@ -50,6 +50,12 @@ class CallRecord:
     sample_n: int | None = None
     shapes: tuple[tuple[int, ...] | None, ...] | None = None
 
+    def full_shapes(self) -> tuple[tuple[int, ...] | None, ...]:
+        """Each leaf's shape as the call returned it (a sampled record's leaves are samples)."""
+        if self.sample_seed is not None:
+            return self.shapes
+        return tuple(tuple(t.shape) if t is not None else None for t in self.leaves)
+
 
 _INFO_FIELDS = {"kind": str, "type": str, "exact": bool, "device": str, "value": str, "error": str, "aliases": str}
 
