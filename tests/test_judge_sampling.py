@@ -52,3 +52,26 @@ def test_timed_sample_zero_compares_every_value(judge_cache, compared):
 def test_keep_budget_is_a_tenth_of_memory_at_most():
     budget = session_mod.keep_budget("cpu")
     assert 0 < budget <= session_mod.KEEP_BYTES
+
+
+def test_a_sample_of_another_size_than_asked_ends_the_evaluation():
+    """The sample size is the judge's, not the candidate process's: a record with another one is
+    a malformed reply; one with other shapes is a shape mismatch (None)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from cudal1.judge.transfer import CallRecord
+
+    me = SimpleNamespace(config=SimpleNamespace(timed_sample=4))
+    exp = CallRecord(leaves=(torch.arange(100.0),), info=(), structure="T")
+    ok = CallRecord(leaves=(torch.zeros(4),), info=(), structure="T", sample_seed=3, sample_n=4, shapes=((100,),))
+    picked = session_mod.Measurement.sampled_expected(me, exp, ok, "call")
+    assert picked.leaves[0].numel() == 4 and torch.equal(picked.leaves[0], torch.take(
+        exp.leaves[0], session_mod.sample_indices(100, 3, 4, torch.randint, torch.Generator)))
+    assert session_mod.Measurement.sampled_expected(me, exp, CallRecord(
+        leaves=(torch.zeros(4),), info=(), structure="T", sample_seed=3, sample_n=4, shapes=((99,),)), "call") is None
+    with pytest.raises(session_mod.Stop) as e:
+        session_mod.Measurement.sampled_expected(me, exp, CallRecord(
+            leaves=(torch.zeros(2),), info=(), structure="T", sample_seed=3, sample_n=2, shapes=((100,),)), "call")
+    assert e.value.verdict == "rejected"
