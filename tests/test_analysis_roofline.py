@@ -150,7 +150,7 @@ def test_gpu_run_evidence_of_a_custom_kernel():
 
 def test_baselines_only_run_charts_each_tasks_fastest_baseline():
     """A bench of baselines alone (no candidate accepted) still puts its tasks on the chart."""
-    from cudal1.analysis.roofline import chart_entries
+    from cudal1.analysis.roofline import chart_entries, charts_baselines
     from cudal1.bench.runner import BenchResult
     from cudal1.bench.stats import TaskResult
     from cudal1.judge.verdict import Verdict
@@ -163,6 +163,6 @@ def test_baselines_only_run_charts_each_tasks_fastest_baseline():
                          results=[TaskResult(task.id, 1, None, {"eager": eager, "cuda-graph": graph, "compile": broken})],
                          tasks={task.id: task})
     [(r, label, v)] = chart_entries(result)
-    assert label.endswith("[cuda-graph]") and v is graph
+    assert label.endswith("[cuda-graph]") and v is graph and charts_baselines(result)
     with_candidate = BenchResult(1, "Test GPU", ("eager",), [TaskResult(task.id, 1, graph, {"eager": eager})], {task.id: task})
-    assert [label for _, label, _ in chart_entries(with_candidate)] == ["18_GELU"]
+    assert [label for _, label, _ in chart_entries(with_candidate)] == ["18_GELU"] and not charts_baselines(with_candidate)

@@ -466,11 +466,19 @@ def bench_roofline_chart(result, path: str | Path, cache_path: Path | None = Non
     return plot_roofline(points, peaks, path, title=f"Roofline of run {result.run_id}: {peaks.device_name}")
 
 
+def _timed_candidates(result) -> list:
+    return [r for r in result.results if r.verdict is not None and r.verdict.accepted and r.verdict.candidate_ms]
+
+
+def charts_baselines(result) -> bool:
+    """Whether the run's roofline chart shows baselines: it has no accepted, timed candidate."""
+    return not _timed_candidates(result)
+
+
 def chart_entries(result) -> list[tuple]:
     """(task result, label, verdict) for each point of a bench run's roofline chart: its accepted
     candidates, or without any, each task's fastest accepted baseline."""
-    timed = [(r, r.task_id.split("/")[-1][:24], r.verdict) for r in result.results
-             if r.verdict is not None and r.verdict.accepted and r.verdict.candidate_ms]
+    timed = [(r, r.task_id.split("/")[-1][:24], r.verdict) for r in _timed_candidates(result)]
     if not timed:
         for r in result.results:
             ok = [(kind, v) for kind, v in r.baselines.items() if v.accepted and v.candidate_ms]

@@ -110,7 +110,7 @@ def _roofline_extras(result) -> dict:
     import tempfile
     from pathlib import Path
 
-    from ..analysis.roofline import bench_roofline_chart
+    from ..analysis.roofline import bench_roofline_chart, charts_baselines
     from ..report.data import roofline_fractions
     from ..report.html import Plot
 
@@ -119,8 +119,8 @@ def _roofline_extras(result) -> dict:
         return {}
     with tempfile.TemporaryDirectory() as d:
         png = bench_roofline_chart(result, Path(d) / "roofline.png")
-        of = ("its candidate" if any(r.accepted for r in result.results)
-              else "its fastest accepted baseline (no candidate was accepted), named in brackets")
+        of = ("its fastest accepted baseline (no candidate was accepted), named in brackets"
+              if charts_baselines(result) else "its candidate")
         plots = (Plot("roofline", f"Arithmetic intensity of each task against the FLOP/s {of} achieved, "
                       "under the measured roofs of this GPU.", base64.b64encode(png.read_bytes()).decode("ascii")),) if png else ()
     return {"roofline": cells, "extra_plots": plots}
