@@ -221,11 +221,11 @@ def optimize_steps(ctx: Ctx) -> Steps:
 def optimize_summary(ctx: Ctx, log: str) -> tuple[str, dict]:
     d = _json(ctx.out / "optimize" / "results.json")
     rows = [{"task": r.get("task"), "best": r.get("best_text") or "none", "speedup": r.get("best_speedup"),
-             "optimize_s": r.get("wall_s"), "task_s": r.get("task_wall_s"), "compile": r.get("compile_speedup")}
+             "optimize_s": r.get("wall_s"), "task_s": r.get("task_wall_s"), "compile": r.get("compile_speedup"),
+             "beats": r.get("beats_reference")}
             for r in d.get("tasks", [])]
     # A task where nothing beat the reference keeps the reference: 1.0x, as optimize_suite counts it.
-    ups = [(r["speedup"] if beats else 1.0) for r, beats in zip(rows, (t.get("beats_reference") for t in d.get("tasks", [])))
-           if r["speedup"] or not beats]
+    ups = [r["speedup"] if r["beats"] else 1.0 for r in rows if r["speedup"] or not r["beats"]]
     text = ", ".join(f"{(r['task'] or '?').split('_')[0]} {r['best']} ({r['optimize_s'] or 0:.0f} s)" for r in rows)
     if ups:
         text += f"; median {statistics.median(ups):.2f}x, mean {statistics.mean(ups):.2f}x (a task nothing beat: 1.0x)"
