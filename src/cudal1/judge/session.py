@@ -148,6 +148,7 @@ class Measurement:
         self.stages: dict[str, float] = run.details.setdefault("stage_s", {})
         self.ref_ok = False
         self.ref_out_bytes = 0  # the reference's output bytes, from its first trial
+        self.keep_bytes = keep_budget(device)  # what the reference may keep of a round for Gather
         # The candidate cannot reach the judge's cache, where the reference's folder lies: its
         # files may be mapped, and both sides may run their trials at once.
         self.cache_hidden = sandbox.hides_cache(judge.sandbox_level)
@@ -401,7 +402,7 @@ class Measurement:
         # Large outputs the candidate writes on samples: the reference keeps its own on its device
         # and writes them once the candidate's positions are known (Gather), so both sides do
         # about the same untimed work between calls and only the compared values are copied.
-        keep = bool(c.timed_sample) and SAMPLE_FROM_BYTES < self.ref_out_bytes <= keep_budget(self.device) // max(1, len(rnd.seeds))
+        keep = bool(c.timed_sample) and SAMPLE_FROM_BYTES < self.ref_out_bytes <= self.keep_bytes // max(1, len(rnd.seeds))
         sides = [lambda r: self.reference_round(r, keep), self.candidate_round]
         got = {}
         for side in (sides[::-1] if candidate_first else sides):
