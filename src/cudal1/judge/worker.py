@@ -34,6 +34,7 @@ import torch
 from . import guard, protocol
 from ..tasks.contract import exec_task_module
 from .cudart import persisting_l2_limit, reset_persisting_l2
+from .hold import Hold
 from .protocol import INPUT_POISON_F32, SIDE_STREAM_LAG_MS
 from .protocol import (Audit, Done, Failure, WarmedUp, KernelTime, ParamInfo, Ping, Pong, Profile, Profiled, RoundDone, Setup,
                        SetupDone, TimeRound, Trials, TrialsDone, Warmup, WireFinding)
@@ -47,6 +48,10 @@ _perf = time.perf_counter
 # (benchmarks/clock_ramp_probe.py), and the judge idles between timed calls while outputs are copied.
 SPACER_MS = 0.4
 SPACER_N = 1024  # the burst's square fp32 matrices (4 MB each)
+# Then, after the L2 flush, every SM is held this long (`hold.Hold`): the host launches the call
+# while the hold runs (launch latency up to this is hidden), and work the call puts on other
+# streams cannot start before the hold ends, when the start event is recorded.
+HOLD_MS = 0.25
 _TIMERS = guard.capture(guard.TIMING_NAMES)
 _INPUT_FNS = guard.capture(guard.INPUT_NAMES)
 _save = torch.save
@@ -185,6 +190,8 @@ class Worker:
         self.l2_buffer = None
         self.spacer_args: tuple | None = None
         self.spacer_count = 1
+        self.hold: Hold | None = None  # every SM held before the start event (`time_call`)
+        self.hold_sink = None
         self.deferred_warm: tuple[str, bool] | None = None  # (device, with the profiler): see warm_now
         self.kept: dict[str, list] = {}  # outputs of a round kept for Gather (TimeRound.keep)
         self.native_threads: int | None = None
@@ -227,10 +234,10 @@ class Worker:
         self.l2_buffer.zero_()
 
     def spacer(self):
-        """Keeps the device busy for at least SPACER_MS with matrix products on every SM, so the host
-        launches the call while the device still works (after an idle device and host, launching a
-        small call took up to ~0.16 ms on an H200 host) and the chip runs at its steady pace, as in
-        a user's loop. The burst's length is measured once (`prepare_spacer`)."""
+        """Keeps the device busy for at least SPACER_MS with matrix products, so the chip runs at its
+        steady pace when the call starts, as in a user's loop (after an idle device and host,
+        launching a small call took up to ~0.16 ms on an H200 host). The burst's length is
+        measured once (`prepare_spacer`)."""
         if self.spacer_args is None:
             self.prepare_spacer()
         a, b, out = self.spacer_args
@@ -245,6 +252,9 @@ class Worker:
         a = torch.randn(SPACER_N, SPACER_N, device=self.device, generator=g)
         self.spacer_args = (a, a.clone(), torch.empty_like(a))
         self.spacer_count = max(1, math.ceil(SPACER_MS / self._spacer_unit_ms()))
+        props = torch.cuda.get_device_properties(self.device)
+        self.hold_sink = torch.zeros(1, device=self.device)  # the hold's never-taken store goes here
+        self.hold = Hold(props.multi_processor_count, props.max_threads_per_multi_processor, self.hold_sink.data_ptr())
 
     def _spacer_unit_ms(self) -> float:
         a, b, out = self.spacer_args
@@ -593,12 +603,15 @@ class Worker:
     def time_call(self, fn, inputs, lag_ms: float = SIDE_STREAM_LAG_MS) -> tuple[float, object, bool]:
         """One call timed: (milliseconds, its output, whether work on other streams outlasted it).
 
-        CUDA: the device is idle, then a burst of matrix products (SPACER_MS) and the L2 flush are queued
-        and events on the current stream bracket the call, with nothing of the harness between
-        them. The call's launches queue up behind them, as in a user's loop where the previous
-        step keeps the GPU busy (and as triton's do_bench times): launch latency up to the
-        spacer and flush's length (about 0.23 ms) is hidden, launch work beyond it is counted
-        (a host-bound program is timed at its host's pace, less that allowance). Completion must be
+        CUDA: the device is idle, then a burst of matrix products (SPACER_MS), the L2 flush and a
+        hold of every SM (HOLD_MS) are queued, and events on the current stream bracket the call,
+        with nothing of the harness between them. The host calls once the flush is done, so the
+        call's launches queue up behind the hold, as in a user's loop where the previous step
+        keeps the GPU busy (and as triton's do_bench times): launch latency up to the hold's
+        length is hidden, launch work beyond it is counted (a host-bound program is timed at its
+        host's pace, less that allowance). While the hold runs no other kernel's block fits on
+        any SM, so work the call puts on side streams starts no earlier than the start event
+        (behind the spacer alone it could run, and end, on the SMs the products left free). Completion must be
         device-wide (work left on side streams counts), yet a device synchronize before the end
         event would add a host round-trip to every call. So the end event is waited for first,
         then the whole device: when that second wait takes longer than ``lag_ms`` (side streams
@@ -609,11 +622,14 @@ class Worker:
             out = fn(*inputs)
             return (_perf() - t0) * 1e3, out, False
         Event, synchronize = _TIMERS["torch.cuda.Event"], _TIMERS["torch.cuda.synchronize"]
-        start, end = Event(enable_timing=True), Event(enable_timing=True)
+        start, end, lead = Event(enable_timing=True), Event(enable_timing=True), Event()
         synchronize()
         self.spacer()
         self.flush_l2()
+        lead.record()
+        self.hold.launch(_TIMERS["torch.cuda.current_stream"](self.device).cuda_stream, HOLD_MS)
         start.record()
+        lead.synchronize()  # the hold's blocks are placed once the flush ends: only then the call
         out = fn(*inputs)
         end.record()
         end.synchronize()
