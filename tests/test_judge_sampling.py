@@ -75,3 +75,41 @@ def test_a_sample_of_another_size_than_asked_ends_the_evaluation():
         session_mod.Measurement.sampled_expected(me, exp, CallRecord(
             leaves=(torch.zeros(2),), info=(), structure="T", sample_seed=3, sample_n=2, shapes=((100,),)), "call")
     assert e.value.verdict == "rejected"
+
+
+def test_the_references_writes_after_the_round_count_as_its_untimed_work(judge_cache, monkeypatch):
+    """A candidate writes its large outputs (whole, or sampled) inside its round; the reference
+    writes the same records only on Gather, after it. The untimed-work bar compares the two
+    sides' work outside the timed calls, so the reference's Gather counts in its round: without
+    it an H200 rejected exact copies of 64 MB-output tasks (84 ms a round against 23 ms)."""
+    from cudal1.judge.protocol import Gather, TimeRound
+
+    cls = next(c for c in vars(session_mod).values() if isinstance(c, type) and hasattr(c, "sampled_expected"))
+    seen, real = [], cls.ask_reference
+
+    def spy(self, req, timeout):
+        reply, wall = real(self, req, timeout)
+        if isinstance(req, TimeRound):
+            seen.append(["round", wall * 1e3 - sum(reply.times_ms), 0.0])
+        elif isinstance(req, Gather):
+            seen[-1][2] = wall * 1e3
+        return reply, wall
+
+    monkeypatch.setattr(cls, "ask_reference", spy)
+    v = evaluate(make_task(WIDE), FUSED, device="cpu", config=JudgeConfig(cache_dir=judge_cache))
+    assert v.verdict == "accepted", v.to_record()
+    timed = [r for r in seen if r[2] > 0]
+    assert timed, seen  # the reference kept and gathered
+    recorded = v.details.wallclock["reference_ms"]
+    assert len(recorded) == len(seen)
+    for (_, round_ms, gather_ms), got in zip(seen, recorded):
+        assert got == pytest.approx(round_ms + gather_ms, abs=0.01)
+
+
+def test_a_record_over_the_file_size_limit_says_which_setting_to_raise(judge_cache):
+    """The candidate's file size limit also bounds the harness's own records (a trial's outputs and
+    inputs): over it, the error names the setting, not a zip writer's position mismatch (an H200
+    bench of a 1 GiB LayerNorm failed that way under the old 2 GiB limit)."""
+    v = evaluate(make_task(WIDE), FUSED, device="cpu", config=JudgeConfig(cache_dir=judge_cache, file_size_limit_mb=8))
+    assert v.verdict == "runtime_error", v.to_record()
+    assert "file_size_limit_mb" in (v.details.error or ""), v.to_record()

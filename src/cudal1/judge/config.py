@@ -35,7 +35,9 @@ class JudgeConfig:
     memory_limit_gb: float = _f(16.0, "Host memory limit (address space is not limited: CUDA maps large ranges).")
     cpu_time_limit_s: float = _f(900.0, "CPU-time limit of the candidate process.")
     max_processes: int = _f(512, "Process/thread count limit (RLIMIT_NPROC) in the sandbox.")
-    file_size_limit_mb: float = _f(2048.0, "Largest file the candidate may write.")
+    file_size_limit_mb: float = _f(16384.0, "Largest file the candidate's process may write (RLIMIT_FSIZE); its "
+                                    "harness writes each trial's outputs and inputs to one file, 2 GiB for a task with a "
+                                    "1 GiB input and output.")
     gpu_memory_fraction: float = _f(0.9, "Share of GPU memory the candidate process may allocate through torch.")
     threads: int = _f(0, "CPU threads for torch in both reference and candidate processes; 0 = the cores not busy with other work when the judge starts (all cores on an idle machine; all cores when judging on a GPU).")
     prestart_processes: str = _f("auto", "In a batch (evaluate_many), start each next candidate's process while the current one is judged (it must be idle before any timing): on, off, or auto (on with 4 or more CPU cores; on fewer, the early start competes with the judged work).",

@@ -37,7 +37,7 @@ class WorkerSpec:
     sandbox_level: str = "off"
     threads: int = 1
     cpu_time_limit_s: float = 900.0
-    file_size_limit_mb: float = 2048.0
+    file_size_limit_mb: float = 16384.0
     max_processes: int = 512
     memory_limit_gb: float = 16.0
     hidden: tuple[str, ...] = ()

@@ -424,7 +424,11 @@ class Measurement:
         expected = got["expected"]
         if keep:
             seeds = tuple(-1 if o.sample_seed is None else o.sample_seed for o in outs)
-            self.ask_reference(Gather(rnd.name, seeds, c.timed_sample), c.run_timeout_s * 2)
+            _, g_wall = self.ask_reference(Gather(rnd.name, seeds, c.timed_sample), c.run_timeout_s * 2)
+            # The candidate wrote these calls (whole, or at these positions) inside its round, the
+            # reference only now: its round's untimed work counts the writing too, or a legit
+            # candidate's writes read as work done where it is not timed.
+            self.overhead["reference_ms"][-1] = round(self.overhead["reference_ms"][-1] + g_wall * 1e3, 3)
             expected = [self.read(self.ref_dir, rnd.name, k, "reference") for k in range(len(rnd.seeds))]
         prev = None
         for k, (exp, out) in enumerate(zip(expected, outs)):

@@ -21,6 +21,7 @@ import inspect
 import json
 import math
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -31,7 +32,7 @@ import zlib
 
 import torch
 
-from . import guard, protocol
+from . import guard, hold, protocol
 from ..tasks.contract import exec_task_module
 from .cudart import persisting_l2_limit, reset_persisting_l2
 from .hold import Hold
@@ -338,11 +339,17 @@ class Worker:
         return record
 
     def write(self, record: dict, name: str, k: int):
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        size = _record_bytes(record)
+        if limit != resource.RLIM_INFINITY and size > limit:
+            raise RuntimeError(f"the judge's record of {name} call {k} takes {size / 2**20:.0f} MB, over this process's "
+                               f"file size limit of {limit / 2**20:.0f} MB: raise the judge's file_size_limit_mb")
         _save(record, protocol.call_file(self.out_dir, name, k))
 
     # --- integrity (evidence only: see guard) ----------------------------------------------------
     def harness_namespaces(self) -> dict[str, dict]:
         return {"worker": globals(), "Worker": dict(vars(Worker)), "guard": vars(guard), "protocol": vars(protocol),
+                "hold": vars(hold), "Hold": dict(vars(Hold)),
                 "json": vars(json)}
 
     def verify(self, when: str, full: bool = False):
@@ -830,6 +837,17 @@ def _unlist_judge_modules():
     which the static scan rejects."""
     for name in [n for n in sys.modules if n == "cudal1" or n.startswith("cudal1.")]:
         del sys.modules[name]
+
+
+def _record_bytes(record) -> int:
+    """Bytes of the tensors in a record (what its file will take, less a little metadata)."""
+    if isinstance(record, torch.Tensor):
+        return record.numel() * record.element_size()
+    if isinstance(record, dict):
+        return sum(_record_bytes(v) for v in record.values())
+    if isinstance(record, (list, tuple)):
+        return sum(_record_bytes(v) for v in record)
+    return 0
 
 
 def warm_device(device: str, warm_profiler: bool) -> None:
