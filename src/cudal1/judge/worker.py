@@ -64,6 +64,8 @@ except (ImportError, AttributeError):  # older torch: always checksummed
     pass
 _mm = torch.mm
 _urandom = os.urandom
+# The sandbox sets it before the process starts (`file_size_limit_mb`); the harness's own records obey it too.
+_FILE_LIMIT = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
 _encode = protocol.encode
 _decode = protocol.decode
 
@@ -339,11 +341,10 @@ class Worker:
         return record
 
     def write(self, record: dict, name: str, k: int):
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        size = _record_bytes(record)
-        if limit != resource.RLIM_INFINITY and size > limit:
+        size = _tensor_bytes(record)
+        if _FILE_LIMIT != resource.RLIM_INFINITY and size > _FILE_LIMIT:
             raise RuntimeError(f"the judge's record of {name} call {k} takes {size / 2**20:.0f} MB, over this process's "
-                               f"file size limit of {limit / 2**20:.0f} MB: raise the judge's file_size_limit_mb")
+                               f"file size limit of {_FILE_LIMIT / 2**20:.0f} MB: raise the judge's file_size_limit_mb")
         _save(record, protocol.call_file(self.out_dir, name, k))
 
     # --- integrity (evidence only: see guard) ----------------------------------------------------
@@ -705,8 +706,7 @@ class Worker:
     @staticmethod
     def draw_sample(out, n: int) -> tuple[int, int] | None:
         """(seed, n) when this call's outputs are to be checked on a sample, None for whole."""
-        if not n or sum(x.numel() * x.element_size() for x in leaves(out)
-                        if isinstance(x, torch.Tensor) and type(x) is torch.Tensor) <= protocol.SAMPLE_FROM_BYTES:
+        if not n or _tensor_bytes(out) <= protocol.SAMPLE_FROM_BYTES:
             return None
         u = int.from_bytes(_urandom(8), "little")
         if (u % 1_000_000) < protocol.FULL_CALL_SHARE * 1_000_000:
@@ -839,15 +839,10 @@ def _unlist_judge_modules():
         del sys.modules[name]
 
 
-def _record_bytes(record) -> int:
-    """Bytes of the tensors in a record (what its file will take, less a little metadata)."""
-    if isinstance(record, torch.Tensor):
-        return record.numel() * record.element_size()
-    if isinstance(record, dict):
-        return sum(_record_bytes(v) for v in record.values())
-    if isinstance(record, (list, tuple)):
-        return sum(_record_bytes(v) for v in record)
-    return 0
+def _tensor_bytes(obj) -> int:
+    """Bytes of the plain tensors in an output or a record (for a record: what its file takes,
+    less a little metadata)."""
+    return sum(x.numel() * x.element_size() for x in leaves(obj) if type(x) is torch.Tensor)
 
 
 def warm_device(device: str, warm_profiler: bool) -> None:
