@@ -21,6 +21,8 @@ Flags:
                           'level1/19_*,level1/2[0-9]_*'
     --size full|smoke     problem sizes; KernelBench files define no SMOKE sizes, use full
     --budget N            candidates judged per task (default 8)
+    --wall-time S         stop a task's search after S seconds (checked before each batch and
+                          after each verdict; the compile baseline is judged after it)
     --device D            auto, cpu, cuda or cuda:N
     --quick               quick judge settings (fewer trials and timed calls; CPU smoke runs)
     --no-compile-baseline skip judging the torch.compile baseline
@@ -56,6 +58,8 @@ from rich.table import Table
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=int, default=8, help="candidates judged per task (default 8)")
+    ap.add_argument("--wall-time", type=float, default=None, metavar="S",
+                    help="stop a task's search after S seconds (default: no limit)")
     ap.add_argument("--size", choices=["full", "smoke"], default="full")
     ap.add_argument("--tasks", default="*", help="comma-separated globs over task ids (default all)")
     ap.add_argument("--suite", default="builtin", help="builtin (default) or a KernelBench checkout")
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-compile-baseline", action="store_true", help="skip judging the torch.compile baseline")
     ap.add_argument("--allow-lower-precision", action="store_true")
     args = ap.parse_args(argv)
+    if args.wall_time is not None and args.wall_time <= 0:
+        ap.error(f"--wall-time must be a positive number of seconds, not {args.wall_time:g}")
 
     from cudal1.bench.baselines import baseline_source
     from cudal1.bench.stats import TaskResult, bench_statistics
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         t_task = time.monotonic()
         options = SearchOptions(device=judge.device, size=args.size, budget=args.budget,
                                 out_dir=str(out / task.id.replace("/", "_")),
-                                allow_lower_precision=args.allow_lower_precision)
+                                allow_lower_precision=args.allow_lower_precision, wall_time_s=args.wall_time)
         try:
             r = optimize(task, policy, options, store=store, judge_config=config, judge=judge,
                          progress=lambda m: console.print(f"  {m}"))
